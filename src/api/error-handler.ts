@@ -1,0 +1,54 @@
+// The one place errors become HTTP responses: {"error": {"code", "message", "details"}}. Client mistakes
+// keep their 4xx; anything unexpected is a 500 with no internals, logged with its stack.
+import type { FastifyError, FastifyInstance } from "fastify";
+import type { z } from "zod";
+import { AppError, type ErrorCode, ERRORS, type FieldProblem } from "../errors.js";
+
+const FASTIFY_CODES: Record<string, ErrorCode> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: "MALFORMED_JSON",
+  FST_ERR_CTP_EMPTY_JSON_BODY: "MALFORMED_JSON",
+  FST_ERR_CTP_BODY_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: "UNSUPPORTED_MEDIA_TYPE",
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: "VALIDATION_FAILED",
+};
+
+export function errorBody(code: ErrorCode | string, message: string, details: unknown = {}) {
+  return { error: { code, message, details } };
+}
+
+export function installErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
+    if (err instanceof AppError) {
+      if (err.status >= 500) req.log.error({ err }, err.message);
+      return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
+    }
+    const fe = err as FastifyError;
+    const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
+    if (mapped) {
+      const details = mapped === "MALFORMED_JSON" ? { field: "body", reason: fe.message } : { field: "body" };
+      return reply.code(ERRORS[mapped].status).send(errorBody(mapped, mapped === "MALFORMED_JSON" ? `${ERRORS[mapped].message}: ${fe.message}` : ERRORS[mapped].message, details));
+    }
+    if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
+      return reply.code(fe.statusCode).send(errorBody(fe.code ?? "BAD_REQUEST", fe.message, {}));
+    }
+    req.log.error({ err }, "unhandled error");
+    return reply.code(500).send(errorBody("INTERNAL", ERRORS.INTERNAL.message));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody("NOT_FOUND", `No route ${req.method} ${req.url.split("?")[0]}`, { method: req.method, path: req.url.split("?")[0] }));
+  });
+}
+
+/** Parses with a zod schema or throws a 400 listing every problem with the field path (prefixed). */
+export function parseOrThrow<S extends z.ZodType>(schema: S, data: unknown, prefix: string, code: ErrorCode = "VALIDATION_FAILED"): z.infer<S> {
+  const r = schema.safeParse(data);
+  if (r.success) return r.data;
+  const fields: FieldProblem[] = r.error.issues.flatMap((i): FieldProblem[] => {
+    const base = [prefix, ...i.path.map(String)].filter(Boolean).join(".");
+    if (i.code === "unrecognized_keys") {
+      return i.keys.map((k) => ({ field: [base, k].filter(Boolean).join("."), message: "unknown field" }));
+    }
+    return [{ field: base || prefix || "(body)", message: i.message }];
+  });
+  throw new AppError(code, `Invalid ${prefix || "request"}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, { fields });
+}

@@ -1,0 +1,48 @@
+// The JSON a client sees for a job. Output URLs are absolute so a client can fetch them as they are.
+import type { FastifyRequest } from "fastify";
+import type { Job, JobAttempt } from "../core/models.js";
+
+export function baseUrlOf(req: FastifyRequest, publicUrl?: string): string {
+  if (publicUrl) return publicUrl.replace(/\/$/, "");
+  return `${req.protocol}://${req.host}`;
+}
+
+export function outputUrl(base: string, jobId: string, filename: string): string {
+  return `${base}/api/job/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(filename)}`;
+}
+
+export function jobView(job: Job, base: string, o: { attempts?: JobAttempt[]; graph?: boolean } = {}) {
+  return {
+    job_id: job.id,
+    status: job.status,
+    workflow_id: job.workflow_id,
+    workflow_version: job.workflow_version,
+    parameters: job.parameters,
+    priority: job.priority,
+    backend_id: job.backend_id,
+    prompt_id: job.prompt_id,
+    attempt: job.attempt,
+    max_attempts: job.max_attempts,
+    progress: job.progress,
+    error: job.error,
+    outputs: job.outputs.map((out) => ({
+      filename: out.filename,
+      node_id: out.node_id,
+      kind: out.kind,
+      content_type: out.content_type,
+      size: out.size,
+      sha256: out.sha256,
+      url: outputUrl(base, job.id, out.filename),
+    })),
+    outputs_expired: job.outputs_expired,
+    ...(o.attempts ? { attempts: o.attempts } : {}),
+    metadata: job.metadata,
+    idempotency_key: job.idempotency_key,
+    timeout_s: job.timeout_s,
+    created_at: job.created_at,
+    updated_at: job.updated_at,
+    started_at: job.started_at,
+    finished_at: job.finished_at,
+    ...(o.graph ? { graph: job.graph } : {}),
+  };
+}

@@ -1,0 +1,128 @@
+// The composition root: builds every part from the config and wires them by constructor arguments.
+// main.ts runs it as a process; tests run it in-process on port 0.
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import type Database from "better-sqlite3";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import { buildServer } from "./api/server.js";
+import { ComfyUIClient } from "./backends/client.js";
+import { BackendMonitor } from "./backends/monitor.js";
+import type { Config } from "./config.js";
+import { JobEvents } from "./core/engine/events.js";
+import { JobManager } from "./core/engine/job-manager.js";
+import { Scheduler } from "./core/engine/scheduler.js";
+import { openDatabase } from "./core/storage/database.js";
+import { FileStore } from "./core/storage/file-store.js";
+import { JobStore } from "./core/storage/job-store.js";
+import { WorkflowStorage } from "./core/storage/workflow-storage.js";
+
+export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+
+export class Orchestrator {
+  readonly db: Database.Database;
+  readonly store: JobStore;
+  readonly workflows: WorkflowStorage;
+  readonly scheduler: Scheduler;
+  readonly files: FileStore;
+  readonly events = new JobEvents();
+  readonly jobs: JobManager;
+  readonly monitors: BackendMonitor[];
+  private server: FastifyInstance | null = null;
+  private stopped = false;
+
+  constructor(
+    readonly config: Config,
+    readonly log: Logger,
+  ) {
+    this.db = openDatabase(config.database_path);
+    this.store = new JobStore(this.db);
+    const instanceId = this.persistentId("instance_id", () => randomUUID());
+    this.workflows = new WorkflowStorage(config.workflows_dir!, log);
+    this.files = new FileStore(config.data_dir);
+    this.scheduler = new Scheduler(config.scheduler.max_inflight, log);
+    this.monitors = config.backends.map((b) => {
+      const scheme = b.tls ? "https" : "http";
+      const client = new ComfyUIClient({
+        baseUrl: `${scheme}://${b.host.includes(":") ? `[${b.host}]` : b.host}:${b.port}`,
+        requestTimeoutMs: config.http.request_timeout_s * 1000,
+        transferTimeoutMs: config.http.transfer_timeout_s * 1000,
+      });
+      // Kept across restarts: reconnecting with the same client id gets our running prompts' events back.
+      const clientId = this.persistentId(`ws_client_id:${b.id}`, () => `orchestrator-${randomUUID()}`);
+      return new BackendMonitor(
+        b,
+        client,
+        clientId,
+        {
+          pollIntervalMs: config.scheduler.poll_interval_s * 1000,
+          offlineAfter: config.scheduler.offline_after,
+          slowResponseMs: config.scheduler.slow_response_ms,
+          isOurs: (item) => (item.extra_data.orchestrator as { instance?: string } | undefined)?.instance === instanceId,
+        },
+        log,
+      );
+    });
+    for (const m of this.monitors) this.scheduler.register(m);
+    this.jobs = new JobManager(
+      this.store,
+      this.workflows,
+      this.scheduler,
+      this.files,
+      this.events,
+      {
+        instanceId,
+        jobTimeoutS: config.jobs.job_timeout_s,
+        maxAttempts: config.jobs.max_attempts,
+        retryBackoffS: config.jobs.retry_backoff_s,
+        recoveryGraceS: config.jobs.recovery_grace_s,
+        silenceCheckS: config.jobs.silence_check_s,
+        queueTimeoutS: config.scheduler.queue_timeout_s,
+        idempotencyTtlH: config.jobs.idempotency_ttl_h,
+        media: { maxBytes: config.server.body_limit_mb * 1024 * 1024 },
+      },
+      log,
+    );
+  }
+
+  /** Loads workflows, connects to backends, re-attaches to running jobs, then listens. */
+  async start(): Promise<{ url: string }> {
+    this.workflows.start({ watch: true });
+    for (const m of this.monitors) m.start();
+    this.jobs.start();
+    this.server = await buildServer({
+      log: this.log,
+      jobs: this.jobs,
+      scheduler: this.scheduler,
+      workflows: this.workflows,
+      files: this.files,
+      version: VERSION,
+      bodyLimitBytes: this.config.server.body_limit_mb * 1024 * 1024,
+      maxWaitS: this.config.server.max_wait_s,
+      listLimitMax: this.config.jobs.list_limit_max,
+      publicUrl: this.config.server.public_url,
+    });
+    const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
+    this.log.info({ url, backends: this.monitors.length, version: VERSION }, "orchestrator listening");
+    return { url };
+  }
+
+  /** Stops taking requests, detaches from running prompts (the next start re-attaches) and closes the database. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    await this.server?.close();
+    await this.jobs.stop();
+    await Promise.all(this.monitors.map((m) => m.stop()));
+    this.workflows.close();
+    this.db.close();
+  }
+
+  private persistentId(key: string, make: () => string): string {
+    const existing = this.store.getMeta(key);
+    if (existing) return existing;
+    const id = make();
+    this.store.setMeta(key, id);
+    return id;
+  }
+}

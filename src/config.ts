@@ -1,0 +1,157 @@
+// config.yaml → a validated, typed Config. zod is the single source of truth for every key and default;
+// a bad file stops start-up with one line per problem naming its key path.
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { parseDocument } from "yaml";
+import { z } from "zod";
+
+const portSchema = (min: number) => {
+  const error = (i: { input?: unknown }) => `expected integer ${min}..65535, got ${JSON.stringify(i.input)}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(65535, { error });
+};
+const port = portSchema(1);
+/** 0 lets the OS pick a free port (used by tests). */
+const listenPort = portSchema(0);
+const seconds = z.number().positive();
+
+export const BackendConfigSchema = z.strictObject({
+  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 letters, digits, '_', '.' or '-'"),
+  name: z.string().min(1).optional(),
+  host: z.string().min(1),
+  port: port.default(8188),
+  /** http or https; ComfyUI itself only speaks http, but hosts are often behind a TLS proxy. */
+  tls: z.boolean().default(false),
+  enabled: z.boolean().default(true),
+  capabilities: z.array(z.string().min(1)).default([]),
+  /** Our prompts a host may hold at once: one running and one waiting keeps its GPU from idling. */
+  max_inflight: z.number().int().min(1).max(64).optional(),
+  /** Tie-breaker between equally loaded hosts; a higher weight is preferred. */
+  weight: z.number().positive().default(1),
+});
+
+export const ConfigSchema = z.strictObject({
+  server: z
+    .strictObject({
+      host: z.string().min(1).default("0.0.0.0"),
+      port: listenPort.default(8080),
+      body_limit_mb: z.number().positive().max(1024).default(25),
+      /** Upper bound for `POST /api/job?wait=SECONDS`. */
+      max_wait_s: seconds.default(300),
+      /** Public base URL used in output links; defaults to the request's own host. */
+      public_url: z.url().optional(),
+    })
+    .prefault({}),
+  data_dir: z.string().min(1).default("./data"),
+  workflows_dir: z.string().min(1).optional(),
+  log_dir: z.string().min(1).default("./logs"),
+  log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  database_path: z.string().min(1).default("./data/orchestrator.db"),
+  scheduler: z
+    .strictObject({
+      poll_interval_s: seconds.default(2),
+      offline_after: z.number().int().min(1).default(3),
+      max_inflight: z.number().int().min(1).max(64).default(2),
+      queue_timeout_s: seconds.default(3600),
+      /** A host whose answers take longer than this is `degraded`. */
+      slow_response_ms: z.number().int().positive().default(2000),
+    })
+    .prefault({}),
+  jobs: z
+    .strictObject({
+      job_timeout_s: seconds.default(1800),
+      max_attempts: z.number().int().min(1).max(20).default(3),
+      retry_backoff_s: seconds.default(1),
+      recovery_grace_s: seconds.default(30),
+      /** How long a prompt may go without any event before we ask the host's /history about it. */
+      silence_check_s: seconds.default(15),
+      idempotency_ttl_h: seconds.default(24),
+      list_limit_max: z.number().int().min(1).max(1000).default(200),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /** Timeout of one HTTP call to a ComfyUI host (uploads and downloads get `transfer_timeout_s`). */
+      request_timeout_s: seconds.default(10),
+      transfer_timeout_s: seconds.default(300),
+    })
+    .prefault({}),
+  backends: z.array(BackendConfigSchema).default([]),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type BackendConfig = z.infer<typeof BackendConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`invalid config ${file}:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** `backends[1].port` from zod's ["backends", 1, "port"]. */
+export function formatKeyPath(keys: readonly PropertyKey[]): string {
+  let out = "";
+  for (const k of keys) out += typeof k === "number" ? `[${k}]` : out ? `.${String(k)}` : String(k);
+  return out || "(root)";
+}
+
+/** Validates a parsed config object; relative paths resolve against `baseDir` (the config file's folder). */
+export function parseConfig(raw: unknown, file: string, baseDir: string): Config {
+  const parsed = ConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => {
+      if (i.code === "unrecognized_keys") {
+        return i.keys.map((k) => `${formatKeyPath([...i.path, k])}: unknown key`).join("\n  ");
+      }
+      return `${formatKeyPath(i.path)}: ${i.message}`;
+    });
+    throw new ConfigError(file, problems);
+  }
+  const config = parsed.data;
+  const problems: string[] = [];
+  const seen = new Map<string, number>();
+  config.backends.forEach((b, i) => {
+    const first = seen.get(b.id);
+    if (first !== undefined) problems.push(`backends[${i}].id: duplicate id "${b.id}" (also backends[${first}])`);
+    else seen.set(b.id, i);
+  });
+  if (problems.length > 0) throw new ConfigError(file, problems);
+
+  const resolve = (p: string) => path.resolve(baseDir, p);
+  config.data_dir = resolve(config.data_dir);
+  config.log_dir = resolve(config.log_dir);
+  config.database_path = resolve(config.database_path);
+  config.workflows_dir = config.workflows_dir
+    ? resolve(config.workflows_dir)
+    : path.join(config.data_dir, "workflows");
+  return config;
+}
+
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    throw new ConfigError(file, [`cannot read file: ${(err as Error).message}`]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
+    );
+  }
+  return parseConfig(doc.toJS(), file, path.dirname(path.resolve(file)));
+}
+
+/** `--config PATH`, then ORCHESTRATOR_CONFIG, then ./config.yaml. */
+export function configPathFrom(argv: readonly string[], env: NodeJS.ProcessEnv): string {
+  const i = argv.indexOf("--config");
+  if (i >= 0 && argv[i + 1]) return argv[i + 1]!;
+  const eq = argv.find((a) => a.startsWith("--config="));
+  if (eq) return eq.slice("--config=".length);
+  return env.ORCHESTRATOR_CONFIG || "config.yaml";
+}

@@ -1,0 +1,322 @@
+// One attempt of one job on one host: upload inputs, queue the prompt, follow its events, collect its
+// outputs, and decide how it ended. The WebSocket is for speed; /history is the truth (it is read on every
+// end signal, on a reconnect and after a silence), and a prompt in neither /queue nor /history is lost.
+import { readFile } from "node:fs/promises";
+import type { Logger } from "pino";
+import { BackendError } from "../../backends/client.js";
+import type { BackendMonitor, BackendState } from "../../backends/monitor.js";
+import type { HistoryEntry, WsMessage } from "../../backends/protocol.js";
+import type { ApiGraph, Job, JobError, JobOutput, JobProgress } from "../models.js";
+import type { FileStore } from "../storage/file-store.js";
+import { setInput } from "./graph-patch.js";
+import { OutputCollector } from "./output-collector.js";
+import { classifyRejection, executionFailure } from "./failure.js";
+
+export type AttemptOutcome =
+  | { kind: "completed" }
+  | { kind: "failed"; error: JobError }
+  | { kind: "retry"; error: JobError; excludeBackend?: boolean; minFreeVramBytes?: number }
+  | { kind: "cancelled" }
+  | { kind: "detached" };
+
+export type StopReason = "cancel" | "timeout" | "shutdown";
+
+export interface AttemptHooks {
+  instanceId: string;
+  files: FileStore;
+  log: Logger;
+  silenceCheckMs: number;
+  graceMs: number;
+  /** dispatching → running, once. */
+  onRunning(): void;
+  onProgress(p: JobProgress): void;
+  onOutput(o: JobOutput): void;
+  onPromptId(promptId: string): void;
+}
+
+export class Attempt {
+  private readonly abort = new AbortController();
+  private stopReason: StopReason | null = null;
+  private settle!: (o: AttemptOutcome) => void;
+  private readonly done = new Promise<AttemptOutcome>((r) => {
+    this.settle = r;
+  });
+  private finished = false;
+  private running = false;
+  private checking = false;
+  private recheck = false;
+  private terminalHint = false;
+  private promptId: string;
+  private readonly cleanups: (() => void)[] = [];
+  private readonly collector: OutputCollector;
+  private readonly executedNodes = new Set<string>();
+  private cachedNodes = 0;
+  private lastError: JobError | null = null;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly job: Job,
+    readonly monitor: BackendMonitor,
+    private readonly deadline: number,
+    private readonly hooks: AttemptHooks,
+  ) {
+    this.promptId = job.prompt_id!;
+    this.log = hooks.log.child({ job_id: job.id, backend_id: monitor.id, attempt: job.attempt });
+    this.collector = new OutputCollector(job.id, monitor.client, hooks.files, this.abort.signal, (o) => hooks.onOutput(o), this.log, job.outputs);
+  }
+
+  get prompt(): string {
+    return this.promptId;
+  }
+
+  /** Runs a new attempt (`resume` false) or re-attaches to a prompt a previous process queued. */
+  run(resume: boolean): Promise<AttemptOutcome> {
+    this.follow();
+    if (resume) {
+      this.log.info({ prompt_id: this.promptId }, "re-attaching to prompt after restart");
+      if (this.monitor.snapshot.state === "offline") this.startGrace();
+      void this.check();
+    } else {
+      void this.submit();
+    }
+    return this.done;
+  }
+
+  /** Stops the attempt; for cancel and timeout the prompt is also removed from or interrupted on its host. */
+  stop(reason: StopReason): void {
+    if (this.finished || this.stopReason) return;
+    this.stopReason = reason;
+    if (reason === "shutdown") return this.finish({ kind: "detached" });
+    void this.removeFromHost().finally(() =>
+      this.finish(reason === "cancel" ? { kind: "cancelled" } : { kind: "failed", error: timeoutError(this.job) }),
+    );
+  }
+
+  private async submit(): Promise<void> {
+    const { client } = this.monitor;
+    try {
+      const graph: ApiGraph = structuredClone(this.job.graph);
+      for (const input of this.job.inputs) {
+        const bytes = await readFile(input.file);
+        const ref = await client.uploadImage(bytes, `${this.job.id}_${input.filename}`, input.content_type, { overwrite: true }, this.abort.signal);
+        const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
+        for (const t of input.targets) setInput(graph, t, name);
+      }
+      const res = await client.queuePrompt(
+        graph,
+        {
+          clientId: this.monitor.clientId,
+          promptId: this.promptId,
+          extraData: { orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt } },
+        },
+        this.abort.signal,
+      );
+      if (res.prompt_id !== this.promptId) {
+        // An older host ignores our prompt_id and makes its own: follow that one.
+        this.promptId = res.prompt_id;
+        this.hooks.onPromptId(res.prompt_id);
+      }
+      this.log.info({ prompt_id: this.promptId }, "prompt queued on backend");
+    } catch (err) {
+      if (this.finished) return;
+      if (err instanceof BackendError && err.kind === "rejected") {
+        const r = classifyRejection(err.body, err.message);
+        if (r.hostSpecific) return this.finish({ kind: "retry", error: r.error, excludeBackend: true });
+        return this.finish({ kind: "failed", error: r.error });
+      }
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+        return this.finish({ kind: "failed", error: { code: "MEDIA_INVALID", message: `input file is gone: ${(err as Error).message}` } });
+      }
+      return this.finish({ kind: "retry", error: { code: "BACKEND_UNAVAILABLE", message: (err as Error).message } });
+    }
+  }
+
+  private follow(): void {
+    const onMessage = (msg: WsMessage) => this.onMessage(msg);
+    const onState = (state: BackendState) => {
+      if (state === "offline") this.lost("backend went offline");
+    };
+    const onOpen = () => void this.check();
+    this.monitor.on("message", onMessage);
+    this.monitor.on("state", onState);
+    this.monitor.on("socket-open", onOpen);
+    const silence = setInterval(() => void this.check(), this.hooks.silenceCheckMs);
+    const timeout = setTimeout(() => this.stop("timeout"), Math.max(0, this.deadline - Date.now()));
+    this.cleanups.push(() => {
+      this.monitor.off("message", onMessage);
+      this.monitor.off("state", onState);
+      this.monitor.off("socket-open", onOpen);
+      clearInterval(silence);
+      clearTimeout(timeout);
+    });
+  }
+
+  private startGrace(): void {
+    const grace = setTimeout(() => {
+      if (this.monitor.snapshot.state === "offline") this.lost("backend unreachable after restart");
+    }, this.hooks.graceMs);
+    this.cleanups.push(() => clearTimeout(grace));
+  }
+
+  private onMessage(msg: WsMessage): void {
+    const d = msg.data as Record<string, unknown>;
+    if (d.prompt_id !== this.promptId || this.finished) return;
+    switch (msg.type) {
+      case "execution_start":
+        this.markRunning();
+        break;
+      case "execution_cached":
+        this.cachedNodes = Array.isArray(d.nodes) ? d.nodes.length : 0;
+        break;
+      case "executing":
+        if (d.node == null) {
+          this.terminalHint = true;
+          void this.check();
+        } else {
+          this.markRunning();
+          this.executedNodes.add(String(d.node));
+          this.progress(String(d.node), 0, 1);
+        }
+        break;
+      case "progress":
+        this.markRunning();
+        this.progress(String(d.node ?? ""), Number(d.value) || 0, Number(d.max) || 1);
+        break;
+      case "executed":
+        if (d.output && typeof d.output === "object") this.collector.add(String(d.node), d.output as Record<string, unknown>);
+        break;
+      case "execution_error":
+        this.lastError = executionFailure(d).error;
+        this.terminalHint = true;
+        void this.check();
+        break;
+      case "execution_success":
+      case "execution_interrupted":
+        this.terminalHint = true;
+        void this.check();
+        break;
+    }
+  }
+
+  private markRunning(): void {
+    if (this.running) return;
+    this.running = true;
+    this.hooks.onRunning();
+  }
+
+  private progress(nodeId: string, value: number, max: number): void {
+    const total = Math.max(1, Object.keys(this.job.graph).length - this.cachedNodes);
+    const done = Math.max(0, this.executedNodes.size - 1);
+    const percent = Math.min(99.9, ((done + Math.min(1, value / max)) / total) * 100);
+    const title = this.job.graph[nodeId]?._meta?.title ?? this.job.graph[nodeId]?.class_type ?? null;
+    this.hooks.onProgress({ value, max, node_id: nodeId || null, node_title: title, percent: Number(percent.toFixed(1)) });
+  }
+
+  /** Asks the host about our prompt; concurrent calls collapse into one and one follow-up. */
+  private async check(): Promise<void> {
+    if (this.finished || this.stopReason) return;
+    if (this.checking) {
+      this.recheck = true;
+      return;
+    }
+    this.checking = true;
+    try {
+      const { client } = this.monitor;
+      let entry = await client.history(this.promptId, this.abort.signal);
+      if (entry && isFinished(entry)) return await this.finishFromHistory(entry);
+      const q = await client.queue(this.abort.signal);
+      const all = [...q.running, ...q.pending];
+      if (all.some((i) => i.prompt_id === this.promptId)) {
+        if (q.running.some((i) => i.prompt_id === this.promptId)) this.markRunning();
+        if (this.terminalHint) setTimeout(() => void this.check(), 100).unref();
+        return;
+      }
+      const tagged = all.find((i) => isOurJob(i.extra_data, this.job));
+      if (tagged) {
+        this.promptId = tagged.prompt_id;
+        this.hooks.onPromptId(tagged.prompt_id);
+        return;
+      }
+      // It may have finished between the two calls: history once more before calling it lost.
+      entry = await client.history(this.promptId, this.abort.signal);
+      if (entry && isFinished(entry)) return await this.finishFromHistory(entry);
+      this.lost("prompt is in neither the host's queue nor its history (host restarted?)");
+    } catch (err) {
+      // Unreachable hosts are the monitor's call (it goes offline and we fail over); keep waiting.
+      this.log.debug({ err: (err as Error).message }, "could not check prompt on backend");
+    } finally {
+      this.checking = false;
+      if (this.recheck && !this.finished) {
+        this.recheck = false;
+        void this.check();
+      }
+    }
+  }
+
+  private async finishFromHistory(entry: HistoryEntry): Promise<void> {
+    for (const [nodeId, output] of Object.entries(entry.outputs)) this.collector.add(nodeId, output);
+    const status = entry.status;
+    const messages = status?.messages ?? [];
+    if (status?.status_str === "success" || (status?.completed && status.status_str !== "error")) {
+      try {
+        await this.collector.settle();
+      } catch (err) {
+        return this.finish({ kind: "retry", error: { code: "OUTPUT_DOWNLOAD_FAILED", message: (err as Error).message } });
+      }
+      return this.finish({ kind: "completed" });
+    }
+    const errMsg = messages.find((m) => m[0] === "execution_error");
+    if (errMsg) {
+      const f = executionFailure(errMsg[1] as Record<string, unknown>);
+      if (f.oom) {
+        return this.finish({ kind: "retry", error: f.error, minFreeVramBytes: this.monitor.snapshot.vram_free ?? 0 });
+      }
+      return this.finish({ kind: "failed", error: f.error });
+    }
+    if (messages.some((m) => m[0] === "execution_interrupted")) {
+      // Not by us (stop() finishes before the host answers): someone else's interrupt on a shared host.
+      return this.finish({ kind: "retry", error: { code: "INTERRUPTED", message: "the prompt was interrupted on the host by another client" } });
+    }
+    this.finish({ kind: "failed", error: this.lastError ?? { code: "EXECUTION_ERROR", message: `ComfyUI reported status "${status?.status_str ?? "unknown"}"` } });
+  }
+
+  private lost(why: string): void {
+    if (this.finished || this.stopReason) return;
+    this.log.warn({ prompt_id: this.promptId, reason: why }, "prompt lost on backend");
+    this.finish({ kind: "retry", error: { code: "BACKEND_LOST", message: why } });
+  }
+
+  /** Deletes the prompt if it is still pending, interrupts it if it is running; never touches others'. */
+  private async removeFromHost(): Promise<void> {
+    const { client } = this.monitor;
+    const signal = AbortSignal.timeout(5000);
+    try {
+      const q = await client.queue(signal);
+      if (q.pending.some((i) => i.prompt_id === this.promptId)) await client.deleteFromQueue([this.promptId], signal);
+      if (q.running.some((i) => i.prompt_id === this.promptId)) await client.interrupt(this.promptId, signal);
+    } catch (err) {
+      this.log.warn({ prompt_id: this.promptId, err: (err as Error).message }, "could not remove prompt from backend");
+    }
+  }
+
+  private finish(outcome: AttemptOutcome): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const c of this.cleanups) c();
+    this.abort.abort();
+    this.settle(outcome);
+  }
+}
+
+function isFinished(e: HistoryEntry): boolean {
+  return e.status === undefined || e.status.completed === true || e.status.status_str !== undefined;
+}
+
+function isOurJob(extra: Record<string, unknown>, job: Job): boolean {
+  const tag = extra.orchestrator as { job_id?: unknown; attempt?: unknown } | undefined;
+  return tag?.job_id === job.id && tag?.attempt === job.attempt;
+}
+
+function timeoutError(job: Job): JobError {
+  return { code: "TIMEOUT", message: `the job did not finish within ${job.timeout_s} s` };
+}

@@ -1,0 +1,363 @@
+// Owns every job from submit to its one terminal state. Jobs wait in SQLite; when a host has a free slot
+// the scheduler picks it (late binding) and an Attempt runs there. Each transition is written before it is
+// announced; an attempt's end (completed, failed, retry, cancelled) is decided here, in one place.
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { BackendMonitor } from "../../backends/monitor.js";
+import type { QueueItem } from "../../backends/protocol.js";
+import { AppError } from "../../errors.js";
+import type { ImageSourceContext } from "../media/image-input.js";
+import { type Job, type JobAttempt, type JobError, type Project, isTerminal } from "../models.js";
+import type { FileStore } from "../storage/file-store.js";
+import type { JobListQuery, JobStore } from "../storage/job-store.js";
+import type { WorkflowStorage } from "../storage/workflow-storage.js";
+import { Attempt, type AttemptOutcome } from "./attempt.js";
+import type { JobEvents } from "./events.js";
+import { prepareJob } from "./job-preparation.js";
+import { requirementsOf } from "./requirements.js";
+import type { Scheduler, SelectOptions } from "./scheduler.js";
+
+export interface JobManagerOptions {
+  instanceId: string;
+  jobTimeoutS: number;
+  maxAttempts: number;
+  retryBackoffS: number;
+  recoveryGraceS: number;
+  silenceCheckS: number;
+  queueTimeoutS: number;
+  idempotencyTtlH: number;
+  media: Omit<ImageSourceContext, "files">;
+}
+
+/** How many queued jobs one dispatch pass looks at: bounds the work when many cannot be placed. */
+const DISPATCH_SCAN = 128;
+const TICK_MS = 250;
+const ORPHAN_AGE_MS = 10_000;
+
+export class JobManager {
+  private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
+  /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
+  private readonly hints = new Map<string, SelectOptions>();
+  private tick: NodeJS.Timeout | null = null;
+  private kickPending = false;
+  private stopping = false;
+
+  constructor(
+    private readonly store: JobStore,
+    private readonly workflows: WorkflowStorage,
+    private readonly scheduler: Scheduler,
+    private readonly files: FileStore,
+    readonly events: JobEvents,
+    private readonly opts: JobManagerOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Validates and persists a job; returns as soon as it is queued. A repeated idempotency key returns the first job. */
+  async submit(project: Project, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+    if (this.stopping) throw new AppError("SHUTTING_DOWN");
+    const key = idempotencyKey ?? project.options.idempotency_key;
+    const existing = key ? this.byKey(key) : null;
+    if (existing) return { job: existing, created: false };
+
+    const prepared = await prepareJob(project, {
+      workflows: this.workflows,
+      files: this.files,
+      media: this.opts.media,
+      defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
+      assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
+    });
+    const raced = key ? this.byKey(key) : null;
+    if (raced) {
+      await this.files.remove("inputs", prepared.id);
+      return { job: raced, created: false };
+    }
+    this.store.insert({ ...prepared, idempotency_key: key ?? null });
+    this.log.info({ job_id: prepared.id, workflow_id: prepared.workflow_id, priority: prepared.priority }, "job queued");
+    this.events.emit("job.queued", prepared.id, { workflow_id: prepared.workflow_id, priority: prepared.priority });
+    this.kick();
+    return { job: this.get(prepared.id), created: true };
+  }
+
+  get(id: string): Job {
+    const job = this.store.get(id);
+    if (!job) throw new AppError("JOB_NOT_FOUND", `Job "${id}" not found`, { job_id: id });
+    return job;
+  }
+
+  attempts(id: string): JobAttempt[] {
+    return this.store.attempts(id);
+  }
+
+  list(q: JobListQuery) {
+    return this.store.list(q);
+  }
+
+  counts() {
+    return this.store.counts();
+  }
+
+  /** Queued jobs end at once; a job on a host is removed from its queue or interrupted. Repeats are harmless. */
+  cancel(id: string): Job {
+    const job = this.get(id);
+    if (job.status === "cancelled") return job;
+    if (isTerminal(job.status)) {
+      throw new AppError("JOB_FINISHED", `Job "${id}" already ended ${job.status}`, { job_id: id, status: job.status });
+    }
+    const error: JobError = { code: "CANCELLED", message: "cancelled by request" };
+    if (!this.store.transition(id, ["queued", "retrying", "dispatching", "running"], "cancelled", { error, finished_at: now() })) {
+      return this.cancel(id); // it moved meanwhile: decide again on its new state
+    }
+    this.log.info({ job_id: id, from: job.status }, "job cancelled");
+    this.events.emit("job.cancelled", id, { from: job.status });
+    this.active.get(id)?.attempt.stop("cancel");
+    return this.get(id);
+  }
+
+  /** Starts dispatching, after re-attaching to every job a previous process left on a host. */
+  start(): void {
+    for (const m of this.scheduler.all()) {
+      m.on("state", (state) => state === "online" && this.kick());
+      m.on("polled", () => {
+        this.reapOrphans(m);
+        this.kick();
+      });
+      m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
+    }
+    this.recover();
+    this.tick = setInterval(() => this.onTick(), TICK_MS);
+    this.tick.unref();
+    this.kick();
+  }
+
+  /** Stops taking work; prompts stay on their hosts and the next start re-attaches to them. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.tick) clearInterval(this.tick);
+    const pending = [...this.active.values()];
+    for (const a of pending) a.attempt.stop("shutdown");
+    await Promise.all(pending.map((a) => a.done));
+  }
+
+  kick(): void {
+    if (this.kickPending || this.stopping) return;
+    this.kickPending = true;
+    setImmediate(() => {
+      this.kickPending = false;
+      this.dispatch();
+    });
+  }
+
+  private byKey(key: string): Job | null {
+    const since = new Date(Date.now() - this.opts.idempotencyTtlH * 3_600_000).toISOString();
+    const id = this.store.findByIdempotencyKey(key, since);
+    return id ? this.store.get(id) : null;
+  }
+
+  private dispatch(): void {
+    for (let pass = 0; pass < 16 && !this.stopping && this.scheduler.hasFreeSlot(); pass++) {
+      const queued = this.store.queued(DISPATCH_SCAN);
+      let placed = 0;
+      for (const job of queued) {
+        const backend = this.scheduler.select(requirementsOf(job), this.hints.get(job.id));
+        if (backend && this.startAttempt(job, backend)) placed++;
+        if (!this.scheduler.hasFreeSlot()) return;
+      }
+      if (placed === 0) return;
+    }
+  }
+
+  private startAttempt(job: Job, m: BackendMonitor): boolean {
+    const attempt = job.attempt + 1;
+    const promptId = randomUUID();
+    const ok = this.store.transaction(() => {
+      if (!this.store.transition(job.id, ["queued"], "dispatching", { backend_id: m.id, prompt_id: promptId, attempt, progress: null })) {
+        return false;
+      }
+      this.store.startAttempt(job.id, attempt, m.id, promptId);
+      return true;
+    });
+    if (!ok) return false;
+    this.scheduler.acquire(m.id, job.id);
+    this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
+    this.events.emit("job.dispatched", job.id, { backend_id: m.id, attempt, prompt_id: promptId });
+    const running = { ...job, status: "dispatching" as const, backend_id: m.id, prompt_id: promptId, attempt };
+    this.run(running, m, false, Date.now() + job.timeout_s * 1000);
+    return true;
+  }
+
+  private run(job: Job, m: BackendMonitor, resume: boolean, deadline: number): void {
+    const started = Date.now();
+    const attempt = new Attempt(job, m, deadline, {
+      instanceId: this.opts.instanceId,
+      files: this.files,
+      log: this.log,
+      silenceCheckMs: this.opts.silenceCheckS * 1000,
+      graceMs: this.opts.recoveryGraceS * 1000,
+      onRunning: () => {
+        if (this.store.transition(job.id, ["dispatching"], "running", { started_at: now() })) {
+          this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: attempt.prompt }, "job running");
+          this.events.emit("job.running", job.id, { backend_id: m.id, attempt: job.attempt });
+        }
+      },
+      onProgress: (p) => {
+        this.store.setProgress(job.id, p);
+        this.events.emit("job.progress", job.id, { ...p });
+      },
+      onOutput: (o) => {
+        this.store.addOutput(job.id, o);
+        this.events.emit("job.output", job.id, { filename: o.filename, node_id: o.node_id, kind: o.kind, content_type: o.content_type, size: o.size });
+      },
+      onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
+    });
+    const done = attempt
+      .run(resume)
+      .catch((err: Error): AttemptOutcome => {
+        this.log.error({ job_id: job.id, err }, "attempt crashed");
+        return { kind: "retry", error: { code: "INTERNAL", message: err.message } };
+      })
+      .then((outcome) => this.settle(job, m, outcome, (Date.now() - started) / 1000))
+      .catch((err) => this.log.error({ job_id: job.id, err }, "could not record an attempt's end"));
+    this.active.set(job.id, { attempt, done });
+  }
+
+  private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
+    this.active.delete(job.id);
+    this.scheduler.release(m.id, job.id, outcome.kind === "detached" ? undefined : { ok: outcome.kind === "completed", seconds });
+    const live = ["dispatching", "running"] as const;
+    const fields = { job_id: job.id, backend_id: m.id, attempt: job.attempt };
+    switch (outcome.kind) {
+      case "detached":
+        return;
+      case "cancelled":
+        this.store.endAttempt(job.id, job.attempt, { code: "CANCELLED", message: "cancelled by request" });
+        break;
+      case "completed": {
+        const done = this.store.transaction(() => {
+          this.store.endAttempt(job.id, job.attempt, null);
+          return this.store.transition(job.id, live, "completed", { finished_at: now(), progress: { value: 1, max: 1, node_id: null, percent: 100 } });
+        });
+        if (done) {
+          this.hints.delete(job.id);
+          this.log.info({ ...fields, seconds }, "job completed");
+          this.events.emit("job.completed", job.id, { backend_id: m.id, outputs: this.store.get(job.id)?.outputs.map((o) => o.filename) ?? [] });
+        }
+        break;
+      }
+      case "failed":
+        this.fail(job, outcome.error);
+        break;
+      case "retry":
+        this.retry(job, m, outcome);
+        break;
+    }
+    this.kick();
+  }
+
+  private fail(job: Job, error: JobError): void {
+    const done = this.store.transaction(() => {
+      this.store.endAttempt(job.id, job.attempt, error);
+      return this.store.transition(job.id, ["queued", "retrying", "dispatching", "running"], "failed", { error, finished_at: now() });
+    });
+    if (!done) return;
+    this.hints.delete(job.id);
+    this.log.warn({ job_id: job.id, backend_id: job.backend_id, error }, "job failed");
+    this.events.emit("job.failed", job.id, { error });
+  }
+
+  private retry(job: Job, m: BackendMonitor, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
+    if (job.attempt >= job.max_attempts) {
+      this.store.endAttempt(job.id, job.attempt, outcome.error);
+      const attempts = this.store.attempts(job.id).map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
+      return this.fail(job, {
+        code: "ATTEMPTS_EXHAUSTED",
+        message: `failed ${job.attempt} attempt(s); last: ${outcome.error.message}`,
+        details: { attempts },
+      });
+    }
+    const hint = this.hints.get(job.id) ?? {};
+    if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), m.id]);
+    if (outcome.minFreeVramBytes !== undefined) hint.minFreeVramBytes = outcome.minFreeVramBytes;
+    this.hints.set(job.id, hint);
+    // Exponential backoff with jitter; a host that just died should not get the job straight back.
+    const delay = this.opts.retryBackoffS * 1000 * 2 ** (job.attempt - 1) * (0.75 + Math.random() * 0.5);
+    const notBefore = new Date(Date.now() + Math.min(delay, 60_000)).toISOString();
+    const done = this.store.transaction(() => {
+      this.store.endAttempt(job.id, job.attempt, outcome.error);
+      return this.store.transition(job.id, ["dispatching", "running"], "retrying", { not_before: notBefore, progress: null });
+    });
+    if (!done) return;
+    this.log.warn({ job_id: job.id, backend_id: m.id, attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore }, "job will be retried");
+    this.events.emit("job.retrying", job.id, { attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore });
+  }
+
+  private onTick(): void {
+    const nowIso = now();
+    for (const job of this.store.withStatus("retrying", 256)) {
+      if (job.not_before && job.not_before > nowIso) continue;
+      if (this.store.transition(job.id, ["retrying"], "queued", { not_before: null })) {
+        this.events.emit("job.queued", job.id, { workflow_id: job.workflow_id, priority: job.priority, attempt: job.attempt + 1 });
+      }
+    }
+    const cutoff = new Date(Date.now() - this.opts.queueTimeoutS * 1000).toISOString();
+    for (const id of this.store.queuedBefore(cutoff, 256)) {
+      const job = this.store.get(id);
+      if (job) this.fail(job, { code: "QUEUE_TIMEOUT", message: `no backend took the job within ${this.opts.queueTimeoutS} s` });
+    }
+    this.kick();
+  }
+
+  /** Re-attaches to jobs that were on a host when the previous process stopped (or was killed). */
+  private recover(): void {
+    for (const status of ["dispatching", "running"] as const) {
+      for (const job of this.store.withStatus(status, 100_000)) {
+        const m = this.scheduler.all().find((b) => b.id === job.backend_id);
+        if (!m) {
+          this.retry(job, { id: job.backend_id } as BackendMonitor, { kind: "retry", error: { code: "BACKEND_REMOVED", message: `backend "${job.backend_id}" is no longer configured` } });
+          continue;
+        }
+        this.scheduler.acquire(m.id, job.id);
+        const started = this.store.attempts(job.id).find((a) => a.attempt === job.attempt)?.started_at;
+        const deadline = (started ? Date.parse(started) : Date.now()) + job.timeout_s * 1000;
+        this.run(job, m, true, deadline);
+      }
+    }
+  }
+
+  /** Our prompts left on a host by an attempt that is over (a failover, a cancel that could not reach it). */
+  private reapOrphans(m: BackendMonitor): void {
+    for (const item of m.snapshot.ours) {
+      const tag = item.extra_data.orchestrator as { job_id?: string; attempt?: number } | undefined;
+      const job = tag?.job_id ? this.store.get(tag.job_id) : null;
+      const stale =
+        !job ||
+        (tag?.attempt ?? 0) < job.attempt ||
+        (isTerminal(job.status) && Date.now() - Date.parse(job.finished_at ?? job.updated_at) > ORPHAN_AGE_MS);
+      if (stale) void this.removeOrphan(m, item);
+    }
+  }
+
+  private async removeOrphan(m: BackendMonitor, item: QueueItem): Promise<void> {
+    const signal = AbortSignal.timeout(5000);
+    try {
+      const q = await m.client.queue(signal);
+      if (q.pending.some((i) => i.prompt_id === item.prompt_id)) await m.client.deleteFromQueue([item.prompt_id], signal);
+      else if (q.running.some((i) => i.prompt_id === item.prompt_id)) await m.client.interrupt(item.prompt_id, signal);
+      else return;
+      this.log.warn({ backend_id: m.id, prompt_id: item.prompt_id, job_id: (item.extra_data.orchestrator as { job_id?: string })?.job_id }, "removed an orphaned prompt of ours from backend");
+    } catch (err) {
+      this.log.debug({ backend_id: m.id, err: (err as Error).message }, "could not remove orphaned prompt");
+    }
+  }
+
+  private forwardPreview(promptId: string | null, frame: Buffer): void {
+    if (!promptId) return;
+    for (const [jobId, a] of this.active) {
+      if (a.attempt.prompt === promptId) {
+        this.events.emitPreview({ job_id: jobId, format: frame.readUInt32BE(4), image: frame.subarray(8) });
+        return;
+      }
+    }
+  }
+}
+
+const now = () => new Date().toISOString();

@@ -1,0 +1,83 @@
+// Turns a Project into a job ready to queue: the workflow's current version, checked parameters (with a
+// recorded seed), the patched graph, and input images decoded, checked and stored for every later attempt.
+import { randomUUID } from "node:crypto";
+import { AppError, type FieldProblem } from "../../errors.js";
+import { type ImageSourceContext, resolveImage } from "../media/image-input.js";
+import type { ApiGraph, JobInput, Project } from "../models.js";
+import type { FileStore } from "../storage/file-store.js";
+import type { NewJob } from "../storage/job-store.js";
+import type { WorkflowStorage } from "../storage/workflow-storage.js";
+import { patchGraph, setInput } from "./graph-patch.js";
+import { resolveParameters } from "./parameters.js";
+
+export interface PreparationDeps {
+  workflows: WorkflowStorage;
+  files: FileStore;
+  media: Omit<ImageSourceContext, "files">;
+  defaults: { timeoutS: number; maxAttempts: number };
+  assertCapable: (job: { graph: ApiGraph; requires: string[]; min_vram_gb: number | null }) => void;
+}
+
+export async function prepareJob(project: Project, deps: PreparationDeps): Promise<Omit<NewJob, "idempotency_key">> {
+  const node = project.canvas_layout.nodes[0]!;
+  const wf = deps.workflows.get(node.workflow_id);
+  const resolved = resolveParameters(wf, node.parameter_values);
+  const id = randomUUID();
+  const graph = patchGraph(wf, resolved, id);
+  const requires = wf.requires;
+  const min_vram_gb = wf.min_vram_gb ?? null;
+  deps.assertCapable({ graph, requires, min_vram_gb });
+
+  const inputs: JobInput[] = [];
+  const problems: FieldProblem[] = [];
+  const parameters = { ...resolved.values };
+  for (const [name, p] of Object.entries(wf.parameters)) {
+    const value = resolved.values[name];
+    if (p.type !== "image" || typeof value !== "string") continue;
+    const field = `parameters.${name}`;
+    try {
+      const img = await resolveImage(value, field, { ...deps.media, files: deps.files });
+      const filename = `${name}.${img.ext}`;
+      const file = await deps.files.saveBytes("inputs", id, filename, img.bytes);
+      inputs.push({ parameter: name, targets: p.targets, file, filename, content_type: img.contentType, size: img.bytes.length });
+      // The host-side name is only known after upload; until then the graph names our upload.
+      for (const t of p.targets) setInput(graph, t, `${id}_${filename}`);
+      // Never store a client's base64 blob in the job record: keep where it came from.
+      parameters[name] = /^(job:|https?:)/i.test(value) ? value : `upload:${filename}`;
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      problems.push({ field, message: (err.details as { message?: string }).message ?? err.message });
+    }
+  }
+  if (problems.length > 0) {
+    await deps.files.remove("inputs", id);
+    throw new AppError("MEDIA_INVALID", problems.map((p) => `${p.field}: ${p.message}`).join("; "), { fields: problems });
+  }
+
+  const timestamp = new Date().toISOString();
+  return {
+    id,
+    status: "queued",
+    workflow_id: wf.id,
+    workflow_version: wf.version,
+    parameters,
+    graph,
+    requires,
+    min_vram_gb,
+    timeout_s: project.options.timeout_s ?? wf.timeout_s ?? deps.defaults.timeoutS,
+    priority: project.options.priority,
+    webhook_url: project.options.webhook_url ?? null,
+    metadata: project.options.metadata ?? null,
+    inputs,
+    backend_id: null,
+    prompt_id: null,
+    attempt: 0,
+    max_attempts: deps.defaults.maxAttempts,
+    progress: null,
+    error: null,
+    created_at: timestamp,
+    started_at: null,
+    finished_at: null,
+    not_before: null,
+  };
+}

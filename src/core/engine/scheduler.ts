@@ -1,0 +1,202 @@
+// Chooses the host for a job at the moment a host has room (late binding): jobs wait in Orchestrator's
+// queue, never behind a slow host while another idles. Eligibility, then ranking, both documented in README.
+import type { Logger } from "pino";
+import type { BackendMonitor } from "../../backends/monitor.js";
+import { AppError } from "../../errors.js";
+import type { Requirements } from "./requirements.js";
+
+interface Runtime {
+  enabled: boolean;
+  draining: boolean;
+  inflight: Set<string>;
+  completed: number;
+  failed: number;
+  totalSeconds: number;
+  lastPicked: number;
+}
+
+export interface SelectOptions {
+  exclude?: ReadonlySet<string>;
+  /** After an out-of-memory error: only hosts with more free VRAM than this. */
+  minFreeVramBytes?: number;
+}
+
+export class Scheduler {
+  private readonly monitors = new Map<string, BackendMonitor>();
+  private readonly runtime = new Map<string, Runtime>();
+  private picks = 0;
+
+  constructor(
+    private readonly defaultMaxInflight: number,
+    private readonly log: Logger,
+  ) {}
+
+  register(monitor: BackendMonitor): void {
+    this.monitors.set(monitor.id, monitor);
+    this.runtime.set(monitor.id, {
+      enabled: monitor.config.enabled,
+      draining: false,
+      inflight: new Set(),
+      completed: 0,
+      failed: 0,
+      totalSeconds: 0,
+      lastPicked: 0,
+    });
+  }
+
+  all(): BackendMonitor[] {
+    return [...this.monitors.values()];
+  }
+
+  get(id: string): BackendMonitor {
+    const m = this.monitors.get(id);
+    if (!m) throw new AppError("BACKEND_NOT_FOUND", `Backend "${id}" not found`, { backend_id: id });
+    return m;
+  }
+
+  maxInflight(m: BackendMonitor): number {
+    return m.config.max_inflight ?? this.defaultMaxInflight;
+  }
+
+  /** Why a host could never run this job, from what we know of it (null: it could, or we don't know yet). */
+  staticReason(m: BackendMonitor, req: Requirements): string | null {
+    const missingCaps = req.capabilities.filter((c) => !m.config.capabilities.includes(c));
+    if (missingCaps.length) return `lacks capabilities: ${missingCaps.join(", ")}`;
+    const s = m.snapshot;
+    if (s.node_classes) {
+      const missing = req.classTypes.filter((c) => !s.node_classes!.has(c));
+      if (missing.length) return `lacks node classes: ${missing.join(", ")}`;
+      const models = req.models.filter((x) => s.models.get(x.input) && !s.models.get(x.input)!.has(x.value));
+      if (models.length) return `lacks models: ${models.map((x) => `${x.input}=${x.value}`).join(", ")}`;
+    }
+    if (req.minVramBytes !== null && s.vram_total !== null && s.vram_total < req.minVramBytes) {
+      return `has ${(s.vram_total / 1024 ** 3).toFixed(1)} GB VRAM, the workflow needs ${(req.minVramBytes / 1024 ** 3).toFixed(1)} GB`;
+    }
+    return null;
+  }
+
+  /** Rejects a submit that no configured host could ever run, with the reason for each host. */
+  assertCapable(req: Requirements): void {
+    if (this.monitors.size === 0) {
+      throw new AppError("NO_CAPABLE_BACKEND", "No backends are configured", { backends: {} });
+    }
+    const reasons: Record<string, string> = {};
+    for (const m of this.monitors.values()) {
+      const r = this.staticReason(m, req);
+      if (r === null) return;
+      reasons[m.id] = r;
+    }
+    throw new AppError("NO_CAPABLE_BACKEND", "No configured backend can run this workflow", { backends: reasons });
+  }
+
+  /** Why a host cannot take this job right now, or null if it can. */
+  reason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
+    const rt = this.runtime.get(m.id)!;
+    if (!rt.enabled) return "disabled";
+    if (rt.draining) return "draining";
+    if (m.snapshot.state !== "online") return m.snapshot.state;
+    if (o.exclude?.has(m.id)) return "failed this job before";
+    if (rt.inflight.size >= this.maxInflight(m)) return "full";
+    if (o.minFreeVramBytes !== undefined && (m.snapshot.vram_free ?? 0) <= o.minFreeVramBytes) {
+      return "not enough free VRAM";
+    }
+    return this.staticReason(m, req);
+  }
+
+  /**
+   * Among hosts that can take the job now: fewest prompts ahead (foreign prompts on the host plus ours in
+   * flight), then most free VRAM, then highest weight, then the one picked least recently (round-robin).
+   */
+  select(req: Requirements, o: SelectOptions = {}): BackendMonitor | null {
+    let best: BackendMonitor | null = null;
+    let bestKey: number[] = [];
+    for (const m of this.monitors.values()) {
+      if (this.reason(m, req, o) !== null) continue;
+      const rt = this.runtime.get(m.id)!;
+      const key = [m.snapshot.foreign_queued + rt.inflight.size, -(m.snapshot.vram_free ?? 0), -m.config.weight, rt.lastPicked];
+      if (!best || compare(key, bestKey) < 0) {
+        best = m;
+        bestKey = key;
+      }
+    }
+    if (best) this.runtime.get(best.id)!.lastPicked = ++this.picks;
+    return best;
+  }
+
+  hasFreeSlot(): boolean {
+    for (const m of this.monitors.values()) {
+      const rt = this.runtime.get(m.id)!;
+      if (rt.enabled && !rt.draining && m.snapshot.state === "online" && rt.inflight.size < this.maxInflight(m)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  acquire(backendId: string, jobId: string): void {
+    this.runtime.get(backendId)?.inflight.add(jobId);
+  }
+
+  release(backendId: string, jobId: string, outcome?: { ok: boolean; seconds: number }): void {
+    const rt = this.runtime.get(backendId);
+    if (!rt || !rt.inflight.delete(jobId) || !outcome) return;
+    if (outcome.ok) {
+      rt.completed++;
+      rt.totalSeconds += outcome.seconds;
+    } else rt.failed++;
+  }
+
+  inflight(backendId: string): number {
+    return this.runtime.get(backendId)?.inflight.size ?? 0;
+  }
+
+  setEnabled(id: string, enabled: boolean): void {
+    const rt = this.runtime.get(this.get(id).id)!;
+    rt.enabled = enabled;
+    rt.draining = false;
+    this.log.info({ backend_id: id, enabled }, enabled ? "backend enabled" : "backend disabled");
+  }
+
+  drain(id: string): void {
+    this.runtime.get(this.get(id).id)!.draining = true;
+    this.log.info({ backend_id: id }, "backend draining: finishing in-flight jobs, taking no new ones");
+  }
+
+  describe(m: BackendMonitor): Record<string, unknown> {
+    const rt = this.runtime.get(m.id)!;
+    const s = m.snapshot;
+    const state = !rt.enabled ? "disabled" : rt.draining ? (rt.inflight.size ? "draining" : "drained") : s.state;
+    return {
+      id: m.id,
+      name: m.config.name ?? m.id,
+      host: m.config.host,
+      port: m.config.port,
+      enabled: rt.enabled,
+      capabilities: m.config.capabilities,
+      status: s.state,
+      state,
+      reason: state === "online" ? null : (s.reason ?? state),
+      queue_running: s.queue_running,
+      queue_pending: s.queue_pending,
+      foreign_queued: s.foreign_queued,
+      inflight: rt.inflight.size,
+      max_inflight: this.maxInflight(m),
+      vram_total: s.vram_total,
+      vram_free: s.vram_free,
+      comfyui_version: s.comfyui_version,
+      node_classes: s.node_classes?.size ?? 0,
+      models: [...s.models.values()].reduce((n, set) => n + set.size, 0),
+      jobs_completed: rt.completed,
+      jobs_failed: rt.failed,
+      avg_job_s: rt.completed ? Number((rt.totalSeconds / rt.completed).toFixed(3)) : null,
+      weight: m.config.weight,
+      last_seen: s.last_seen,
+      last_error: s.last_error,
+    };
+  }
+}
+
+function compare(a: number[], b: number[]): number {
+  for (let i = 0; i < a.length; i++) if (a[i]! !== b[i]!) return a[i]! - b[i]!;
+  return 0;
+}

@@ -1,0 +1,88 @@
+// Opens the SQLite database and brings its schema up to date. WAL lets readers (the API) run beside the
+// single writer (the JobManager) without blocking it.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import Database from "better-sqlite3";
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE jobs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     id TEXT NOT NULL UNIQUE,
+     status TEXT NOT NULL,
+     workflow_id TEXT NOT NULL,
+     workflow_version TEXT NOT NULL,
+     parameters TEXT NOT NULL,
+     graph TEXT NOT NULL,
+     requires TEXT NOT NULL,
+     min_vram_gb REAL,
+     timeout_s REAL NOT NULL,
+     priority INTEGER NOT NULL DEFAULT 0,
+     idempotency_key TEXT,
+     webhook_url TEXT,
+     metadata TEXT,
+     inputs TEXT NOT NULL DEFAULT '[]',
+     backend_id TEXT,
+     prompt_id TEXT,
+     attempt INTEGER NOT NULL DEFAULT 0,
+     max_attempts INTEGER NOT NULL,
+     progress TEXT,
+     error TEXT,
+     outputs_expired INTEGER NOT NULL DEFAULT 0,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     started_at TEXT,
+     finished_at TEXT,
+     not_before TEXT
+   );
+   CREATE INDEX jobs_queue ON jobs (status, priority DESC, seq);
+   CREATE INDEX jobs_status_created ON jobs (status, created_at);
+   CREATE INDEX jobs_idempotency ON jobs (idempotency_key) WHERE idempotency_key IS NOT NULL;
+   CREATE TABLE job_outputs (
+     job_id TEXT NOT NULL,
+     filename TEXT NOT NULL,
+     node_id TEXT NOT NULL,
+     comfy_filename TEXT NOT NULL,
+     comfy_subfolder TEXT NOT NULL,
+     comfy_type TEXT NOT NULL,
+     kind TEXT NOT NULL,
+     content_type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     sha256 TEXT NOT NULL,
+     created_at TEXT NOT NULL,
+     PRIMARY KEY (job_id, filename)
+   );
+   CREATE TABLE job_attempts (
+     job_id TEXT NOT NULL,
+     attempt INTEGER NOT NULL,
+     backend_id TEXT NOT NULL,
+     prompt_id TEXT,
+     started_at TEXT NOT NULL,
+     ended_at TEXT,
+     error TEXT,
+     PRIMARY KEY (job_id, attempt)
+   );
+   CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+];
+
+export function openDatabase(file: string): Database.Database {
+  if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  // NORMAL in WAL mode survives a killed process (every commit is in the WAL); only power loss can lose the
+  // last commits, which is the trade-off every WAL-mode job queue makes for throughput.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (let v = current; v < MIGRATIONS.length; v++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[v]!);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

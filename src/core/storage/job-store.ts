@@ -1,0 +1,284 @@
+// Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
+// be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
+import type Database from "better-sqlite3";
+import type { Job, JobAttempt, JobError, JobOutput, JobProgress, JobStatus } from "../models.js";
+
+type Row = Record<string, unknown>;
+const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
+const now = () => new Date().toISOString();
+
+export type NewJob = Omit<Job, "seq" | "outputs" | "updated_at" | "outputs_expired">;
+
+export interface JobListQuery {
+  statuses?: JobStatus[];
+  workflow_id?: string;
+  limit: number;
+  cursor?: number;
+}
+
+/** Fields a transition may set besides the status. */
+export interface JobPatch {
+  backend_id?: string | null;
+  prompt_id?: string | null;
+  attempt?: number;
+  progress?: JobProgress | null;
+  error?: JobError | null;
+  started_at?: string | null;
+  finished_at?: string | null;
+  not_before?: string | null;
+  graph?: Job["graph"];
+}
+
+const PATCH_COLUMNS: Record<keyof JobPatch, (v: unknown) => unknown> = {
+  backend_id: (v) => v,
+  prompt_id: (v) => v,
+  attempt: (v) => v,
+  progress: (v) => (v == null ? null : JSON.stringify(v)),
+  error: (v) => (v == null ? null : JSON.stringify(v)),
+  started_at: (v) => v,
+  finished_at: (v) => v,
+  not_before: (v) => v,
+  graph: (v) => JSON.stringify(v),
+};
+
+export class JobStore {
+  private readonly stmts;
+
+  constructor(private readonly db: Database.Database) {
+    this.stmts = {
+      insert: db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
+        min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
+        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before)
+        VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
+        @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
+        @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
+        @not_before)`),
+      get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
+      outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
+      attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
+      byKey: db.prepare(
+        "SELECT id FROM jobs WHERE idempotency_key = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
+      ),
+      queued: db.prepare(
+        "SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
+      ),
+      byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
+      counts: db.prepare("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
+      addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
+        comfy_subfolder, comfy_type, kind, content_type, size, sha256, created_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+      deleteOutputs: db.prepare("DELETE FROM job_outputs WHERE job_id = ?"),
+      startAttempt: db.prepare(`INSERT OR REPLACE INTO job_attempts (job_id, attempt, backend_id, prompt_id,
+        started_at) VALUES (?, ?, ?, ?, ?)`),
+      endAttempt: db.prepare(
+        "UPDATE job_attempts SET ended_at = ?, error = ? WHERE job_id = ? AND attempt = ? AND ended_at IS NULL",
+      ),
+      setAttemptPrompt: db.prepare("UPDATE job_attempts SET prompt_id = ? WHERE job_id = ? AND attempt = ?"),
+      queuedBefore: db.prepare(
+        "SELECT id FROM jobs WHERE status = 'queued' AND created_at < ? ORDER BY created_at LIMIT ?",
+      ),
+      setPrompt: db.prepare("UPDATE jobs SET prompt_id = ?, updated_at = ? WHERE id = ? AND attempt = ?"),
+      progress: db.prepare("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND status = 'running'"),
+      expire: db.prepare("UPDATE jobs SET outputs_expired = 1, updated_at = ? WHERE id = ?"),
+      metaGet: db.prepare("SELECT value FROM meta WHERE key = ?"),
+      metaSet: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
+      finishedBefore: db.prepare(`SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?
+        AND outputs_expired = 0 ORDER BY finished_at LIMIT ?`),
+    };
+  }
+
+  insert(job: NewJob): void {
+    this.stmts.insert.run({
+      ...job,
+      parameters: JSON.stringify(job.parameters),
+      graph: JSON.stringify(job.graph),
+      requires: JSON.stringify(job.requires),
+      metadata: job.metadata ? JSON.stringify(job.metadata) : null,
+      inputs: JSON.stringify(job.inputs),
+      progress: job.progress ? JSON.stringify(job.progress) : null,
+      error: job.error ? JSON.stringify(job.error) : null,
+    });
+  }
+
+  get(id: string): Job | null {
+    const row = this.stmts.get.get(id) as Row | undefined;
+    return row ? this.toJob(row, true) : null;
+  }
+
+  attempts(id: string): JobAttempt[] {
+    return (this.stmts.attempts.all(id) as Row[]).map((r) => ({
+      attempt: r.attempt as number,
+      backend_id: r.backend_id as string,
+      prompt_id: (r.prompt_id as string | null) ?? null,
+      started_at: r.started_at as string,
+      ended_at: (r.ended_at as string | null) ?? null,
+      error: json<JobError | null>(r.error, null),
+    }));
+  }
+
+  findByIdempotencyKey(key: string, notBefore: string): string | null {
+    const row = this.stmts.byKey.get(key, notBefore) as { id: string } | undefined;
+    return row?.id ?? null;
+  }
+
+  list(q: JobListQuery): { jobs: Job[]; next_cursor: string | null } {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.statuses?.length) {
+      where.push(`status IN (${q.statuses.map(() => "?").join(", ")})`);
+      args.push(...q.statuses);
+    }
+    if (q.workflow_id) {
+      where.push("workflow_id = ?");
+      args.push(q.workflow_id);
+    }
+    if (q.cursor !== undefined) {
+      where.push("seq < ?");
+      args.push(q.cursor);
+    }
+    const sql = `SELECT * FROM jobs ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq DESC LIMIT ?`;
+    const rows = this.db.prepare(sql).all(...args, q.limit + 1) as Row[];
+    const more = rows.length > q.limit;
+    const jobs = rows.slice(0, q.limit).map((r) => this.toJob(r, true));
+    return { jobs, next_cursor: more ? String(jobs[jobs.length - 1]!.seq) : null };
+  }
+
+  /** The head of the queue: highest priority first, FIFO within a priority. */
+  queued(limit: number): Job[] {
+    return (this.stmts.queued.all(limit) as Row[]).map((r) => this.toJob(r, false));
+  }
+
+  withStatus(status: JobStatus, limit: number): Job[] {
+    return (this.stmts.byStatus.all(status, limit) as Row[]).map((r) => this.toJob(r, false));
+  }
+
+  counts(): Record<JobStatus, number> {
+    const out = { queued: 0, dispatching: 0, running: 0, retrying: 0, completed: 0, failed: 0, cancelled: 0 };
+    for (const r of this.stmts.counts.all() as { status: JobStatus; n: number }[]) out[r.status] = r.n;
+    return out;
+  }
+
+  /**
+   * Moves a job to `to` only if it is still in one of `from`: the write that wins the race decides.
+   * Returns false when another path already moved the job.
+   */
+  transition(id: string, from: readonly JobStatus[], to: JobStatus, patch: JobPatch = {}): boolean {
+    const sets = ["status = ?", "updated_at = ?"];
+    const args: unknown[] = [to, now()];
+    for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {
+      if (value === undefined) continue;
+      sets.push(`${key} = ?`);
+      args.push(PATCH_COLUMNS[key](value));
+    }
+    const sql = `UPDATE jobs SET ${sets.join(", ")} WHERE id = ? AND status IN (${from.map(() => "?").join(", ")})`;
+    return this.db.prepare(sql).run(...args, id, ...from).changes === 1;
+  }
+
+  /** Ids of jobs still queued that were created before `iso` (for the queue timeout). */
+  queuedBefore(iso: string, limit: number): string[] {
+    return (this.stmts.queuedBefore.all(iso, limit) as { id: string }[]).map((r) => r.id);
+  }
+
+  /** Records the prompt id a host chose (older hosts ignore ours). */
+  setPromptId(id: string, attempt: number, promptId: string): void {
+    this.transaction(() => {
+      this.stmts.setPrompt.run(promptId, now(), id, attempt);
+      this.stmts.setAttemptPrompt.run(promptId, id, attempt);
+    });
+  }
+
+  setProgress(id: string, progress: JobProgress): void {
+    this.stmts.progress.run(JSON.stringify(progress), now(), id);
+  }
+
+  startAttempt(id: string, attempt: number, backendId: string, promptId: string | null): void {
+    this.stmts.startAttempt.run(id, attempt, backendId, promptId, now());
+  }
+
+  setAttemptPrompt(id: string, attempt: number, promptId: string): void {
+    this.stmts.setAttemptPrompt.run(promptId, id, attempt);
+  }
+
+  endAttempt(id: string, attempt: number, error: JobError | null): void {
+    this.stmts.endAttempt.run(now(), error ? JSON.stringify(error) : null, id, attempt);
+  }
+
+  addOutput(jobId: string, o: JobOutput): void {
+    this.stmts.addOutput.run(jobId, o.filename, o.node_id, o.comfy.filename, o.comfy.subfolder, o.comfy.type,
+      o.kind, o.content_type, o.size, o.sha256, o.created_at);
+  }
+
+  /** Jobs finished before `iso` whose files are still on disk, oldest first. */
+  finishedBefore(iso: string, limit: number): string[] {
+    return (this.stmts.finishedBefore.all(iso, limit) as { id: string }[]).map((r) => r.id);
+  }
+
+  markOutputsExpired(jobId: string): void {
+    this.db.transaction(() => {
+      this.stmts.deleteOutputs.run(jobId);
+      this.stmts.expire.run(now(), jobId);
+    })();
+  }
+
+  getMeta(key: string): string | null {
+    return (this.stmts.metaGet.get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.stmts.metaSet.run(key, value);
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  private toJob(r: Row, withOutputs: boolean): Job {
+    return {
+      id: r.id as string,
+      seq: r.seq as number,
+      status: r.status as JobStatus,
+      workflow_id: r.workflow_id as string,
+      workflow_version: r.workflow_version as string,
+      parameters: json(r.parameters, {}),
+      graph: json(r.graph, {}),
+      requires: json(r.requires, []),
+      min_vram_gb: (r.min_vram_gb as number | null) ?? null,
+      timeout_s: r.timeout_s as number,
+      priority: r.priority as number,
+      idempotency_key: (r.idempotency_key as string | null) ?? null,
+      webhook_url: (r.webhook_url as string | null) ?? null,
+      metadata: json(r.metadata, null),
+      inputs: json(r.inputs, []),
+      backend_id: (r.backend_id as string | null) ?? null,
+      prompt_id: (r.prompt_id as string | null) ?? null,
+      attempt: r.attempt as number,
+      max_attempts: r.max_attempts as number,
+      progress: json(r.progress, null),
+      error: json(r.error, null),
+      outputs: withOutputs ? (this.stmts.outputs.all(r.id) as Row[]).map(toOutput) : [],
+      outputs_expired: r.outputs_expired === 1,
+      created_at: r.created_at as string,
+      updated_at: r.updated_at as string,
+      started_at: (r.started_at as string | null) ?? null,
+      finished_at: (r.finished_at as string | null) ?? null,
+      not_before: (r.not_before as string | null) ?? null,
+    };
+  }
+}
+
+function toOutput(r: Row): JobOutput {
+  return {
+    node_id: r.node_id as string,
+    filename: r.filename as string,
+    comfy: {
+      filename: r.comfy_filename as string,
+      subfolder: r.comfy_subfolder as string,
+      type: r.comfy_type as string,
+    },
+    kind: r.kind as string,
+    content_type: r.content_type as string,
+    size: r.size as number,
+    sha256: r.sha256 as string,
+    created_at: r.created_at as string,
+  };
+}

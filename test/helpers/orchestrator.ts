@@ -1,0 +1,135 @@
+// Starts a real Orchestrator (in-process, or as a child process for kill/restart tests) on 127.0.0.1:0
+// with its own temp folder, config and copy of the shipped workflows.
+import { type ChildProcess, spawn } from "node:child_process";
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { stringify } from "yaml";
+import { Orchestrator } from "../../src/app.js";
+import { parseConfig } from "../../src/config.js";
+import { createLogger } from "../../src/logger.js";
+
+export const REPO = path.resolve(import.meta.dirname, "../..");
+
+export interface BackendSpec {
+  id: string;
+  url: string;
+  capabilities?: string[];
+  max_inflight?: number;
+  weight?: number;
+  enabled?: boolean;
+}
+
+export interface TestConfig {
+  backends: BackendSpec[];
+  /** Extra config sections merged over the test defaults (scheduler, jobs, http, server...). */
+  overrides?: Record<string, Record<string, unknown>>;
+  /** Reuse a folder (database, data) across restarts. */
+  dir?: string;
+}
+
+/** Config tuned for tests: fast polls and retries, port 0, everything under `dir`. */
+export function testConfigObject(c: TestConfig, dir: string): Record<string, unknown> {
+  const o = c.overrides ?? {};
+  return {
+    server: { host: "127.0.0.1", port: 0, ...o.server },
+    data_dir: path.join(dir, "data"),
+    log_dir: path.join(dir, "logs"),
+    log_level: process.env.TEST_LOG_LEVEL ?? "warn",
+    database_path: path.join(dir, "data", "orchestrator.db"),
+    scheduler: { poll_interval_s: 0.2, offline_after: 2, ...o.scheduler },
+    jobs: { retry_backoff_s: 0.05, silence_check_s: 1, recovery_grace_s: 2, ...o.jobs },
+    http: { request_timeout_s: 2, transfer_timeout_s: 30, ...o.http },
+    backends: c.backends.map((b) => {
+      const u = new URL(b.url);
+      return {
+        id: b.id,
+        host: u.hostname,
+        port: Number(u.port),
+        capabilities: b.capabilities ?? [],
+        ...(b.max_inflight ? { max_inflight: b.max_inflight } : {}),
+        ...(b.weight ? { weight: b.weight } : {}),
+        ...(b.enabled === false ? { enabled: false } : {}),
+      };
+    }),
+  };
+}
+
+export function makeTestDir(): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "orch-test-"));
+  cpSync(path.join(REPO, "data", "workflows"), path.join(dir, "data", "workflows"), { recursive: true });
+  return dir;
+}
+
+export interface RunningOrchestrator {
+  url: string;
+  dir: string;
+  app: Orchestrator;
+  stop(): Promise<void>;
+}
+
+export async function startOrchestrator(c: TestConfig): Promise<RunningOrchestrator> {
+  const dir = c.dir ?? makeTestDir();
+  const config = parseConfig(testConfigObject(c, dir), "test-config", dir);
+  const log = createLogger({ level: config.log_level, logDir: config.log_dir, stdout: process.env.TEST_LOG_LEVEL !== undefined });
+  const app = new Orchestrator(config, log);
+  const { url } = await app.start();
+  return {
+    url,
+    dir,
+    app,
+    stop: async () => {
+      await app.stop();
+      if (!c.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface ChildOrchestrator {
+  url: string;
+  child: ChildProcess;
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Runs `src/main.ts` as its own process, as `npm start` would, and resolves once it listens. */
+export async function spawnOrchestrator(c: TestConfig & { dir: string }): Promise<ChildOrchestrator> {
+  const file = path.join(c.dir, "config.yaml");
+  const cfg = testConfigObject(c, c.dir);
+  (cfg.server as Record<string, unknown>).port = c.overrides?.server?.port ?? 0;
+  cfg.log_level = "info";
+  writeFileSync(file, stringify(cfg));
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "src", "main.ts"), "--config", file], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  let stderr = "";
+  child.stderr!.on("data", (d) => {
+    stderr += d;
+  });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = "";
+    const onData = (d: Buffer) => {
+      buf += d.toString();
+      for (const line of buf.split("\n")) {
+        if (!line.includes('"orchestrator listening"')) continue;
+        child.stdout!.off("data", onData);
+        child.stdout!.resume();
+        return resolve(JSON.parse(line).url);
+      }
+    };
+    child.stdout!.on("data", onData);
+    void exited.then((code) => reject(new Error(`orchestrator exited (${code}) before listening: ${stderr}`)));
+  });
+  return {
+    url,
+    child,
+    exited,
+    kill: async (signal = "SIGKILL") => {
+      if (child.exitCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}
