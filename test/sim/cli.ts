@@ -1,0 +1,81 @@
+// `npm run sim -- --port 8188 --vram-gb 24 --step-ms 50 [--checkpoints a,b] [--data-dir DIR]`: a simulated
+// ComfyUI host in the foreground, one log line per prompt, stopped cleanly by SIGINT/SIGTERM.
+import { parseArgs } from "node:util";
+import { startSimulator } from "./simulator.js";
+
+const USAGE = `usage: npm run sim -- [--port 8188] [--vram-gb 24] [--vram-free-gb 20] [--step-ms 20] [--node-ms 2]
+                     [--checkpoints a.safetensors,b.safetensors] [--extra-nodes A,B] [--data-dir DIR]
+                     [--output-size-bytes N] [--device-name NAME]`;
+
+function list(v: string | undefined): string[] | undefined {
+  return v === undefined
+    ? undefined
+    : v
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean);
+}
+
+function num(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${v}`);
+  return n;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      port: { type: "string", default: "8188" },
+      "vram-gb": { type: "string" },
+      "vram-free-gb": { type: "string" },
+      "step-ms": { type: "string" },
+      "node-ms": { type: "string" },
+      checkpoints: { type: "string" },
+      "extra-nodes": { type: "string" },
+      "data-dir": { type: "string" },
+      "output-size-bytes": { type: "string" },
+      "device-name": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const sim = await startSimulator({
+    port: num("port", values.port),
+    vramTotalGb: num("vram-gb", values["vram-gb"]),
+    vramFreeGb: num("vram-free-gb", values["vram-free-gb"]),
+    stepMs: num("step-ms", values["step-ms"]),
+    nodeMs: num("node-ms", values["node-ms"]),
+    checkpoints: list(values.checkpoints),
+    extraNodeClasses: list(values["extra-nodes"]),
+    dataDir: values["data-dir"],
+    outputSizeBytes: num("output-size-bytes", values["output-size-bytes"]),
+    deviceName: values["device-name"],
+    log: (line) => console.log(`${new Date().toISOString()} ${line}`),
+  });
+  console.log(
+    `${new Date().toISOString()} ComfyUI simulator listening on ${sim.url} (data in ${sim.dataDir})`,
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`${new Date().toISOString()} ${signal}: shutting down`);
+    sim.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  console.error(USAGE);
+  process.exit(1);
+});

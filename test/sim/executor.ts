@@ -1,0 +1,289 @@
+// The prompt worker (main.py's prompt_worker + execution.PromptExecutor): one prompt at a time, the WebSocket
+// events in ComfyUI's order, interrupts, injected faults, and the history entry written when a prompt ends.
+import { executionOrder, formatInputs, gatherInputs } from "./execution-plan.js";
+import type { FaultBook } from "./faults.js";
+import type { Graph, NodeDef, NodeEnv, RunContext } from "./node-types.js";
+import type { HistoryEntry, PromptQueue, QueueItem } from "./prompt-queue.js";
+import { PyException } from "./python-compat.js";
+import type { WsHub } from "./ws-hub.js";
+
+export interface SimStats {
+  promptsReceived: number;
+  promptsRejected: number;
+  promptsExecuted: number;
+  promptsInterrupted: number;
+  executing: number;
+  maxConcurrentExecuting: number;
+  interrupts: number;
+  uploads: number;
+}
+
+export interface ExecutorDeps {
+  queue: PromptQueue;
+  hub: WsHub;
+  registry: Map<string, NodeDef>;
+  env: () => NodeEnv;
+  faults: FaultBook;
+  stats: SimStats;
+  stepMs: number;
+  nodeMs: number;
+  outputSizeBytes: number | undefined;
+  /** Carries out a crash_mid_prompt fault: crash now, restart after the delay. */
+  crash(restartAfterMs: number): void;
+  log?: (line: string) => void;
+}
+
+/** Thrown through a running prompt when its host is gone: nothing more may be sent or recorded. */
+class HostGone extends Error {}
+class Interrupted extends Error {}
+
+type Message = [string, Record<string, unknown>];
+
+const OOM_TIPS =
+  "This error means you ran out of memory on your GPU.\n\nTIPS: If the workflow worked before you might have accidentally set the batch_size to a large number.";
+
+export class Executor {
+  private disposed = false;
+  private interruptRequested = false;
+  private readonly cancels = new Set<() => void>();
+  /** The running prompt's client and last announced node, re-sent to a client that reconnects. */
+  current: { promptId: string; clientId: string | null; lastNodeId: string | null } | undefined;
+
+  constructor(private readonly deps: ExecutorDeps) {}
+
+  start(): void {
+    void this.loop();
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const cancel of this.cancels) cancel();
+    this.cancels.clear();
+  }
+
+  /** POST /interrupt: a given prompt id only interrupts if it is the running one. Returns whether it did. */
+  interrupt(promptId?: string): boolean {
+    if (promptId && !this.deps.queue.isRunning(promptId)) return false;
+    // Like nodes.interrupt_processing(): a flag that the next prompt start clears if nothing was running.
+    this.interruptRequested = true;
+    return this.current !== undefined;
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.disposed) {
+      const next = this.deps.queue.get();
+      if (!next) {
+        await this.deps.queue.whenNotEmpty();
+        continue;
+      }
+      try {
+        await this.execute(next.item, next.taskId);
+      } catch (e) {
+        if (e instanceof HostGone) return;
+        // A simulator bug must not take the test process down; say so and keep serving.
+        this.deps.log?.(`executor failure: ${e instanceof Error ? e.stack : String(e)}`);
+      }
+    }
+  }
+
+  private async execute(item: QueueItem, taskId: number): Promise<void> {
+    const { hub, queue, stats } = this.deps;
+    const [, promptId, prompt, extraData, outputs] = item;
+    const clientId = extraData.client_id == null ? null : String(extraData.client_id);
+    const started = Date.now();
+    this.interruptRequested = false;
+    this.current = { promptId, clientId, lastNodeId: null };
+    stats.executing++;
+    stats.maxConcurrentExecuting = Math.max(stats.maxConcurrentExecuting, stats.executing);
+    const messages: Message[] = [];
+    const addMessage = (event: string, data: Record<string, unknown>, broadcast: boolean) => {
+      const stamped = { ...data, timestamp: Date.now() };
+      messages.push([event, stamped]);
+      if (clientId !== null || broadcast) hub.send(event, stamped, clientId);
+    };
+    try {
+      addMessage("execution_start", { prompt_id: promptId }, false);
+      addMessage("execution_cached", { nodes: [], prompt_id: promptId }, false);
+      const run = await this.runNodes(prompt, promptId, extraData, outputs, clientId);
+      if (run.failure) {
+        const { nodeId, error, inputs } = run.failure;
+        const base = {
+          prompt_id: promptId,
+          node_id: nodeId,
+          node_type: prompt[nodeId]?.class_type,
+          executed: run.executed,
+        };
+        if (error instanceof Interrupted) {
+          stats.promptsInterrupted++;
+          addMessage("execution_interrupted", base, true);
+        } else {
+          const py = error instanceof PyException ? error : new PyException("Exception", String(error));
+          const tips = py.pyType.endsWith("OutOfMemoryError") ? OOM_TIPS : "";
+          addMessage(
+            "execution_error",
+            {
+              ...base,
+              exception_message: `${py.message}\n${tips}`,
+              exception_type: py.pyType,
+              traceback: fakeTraceback(prompt[nodeId]?.class_type ?? ""),
+              current_inputs: formatInputs(inputs),
+              current_outputs: [],
+            },
+            false,
+          );
+        }
+      } else {
+        addMessage("execution_success", { prompt_id: promptId }, false);
+      }
+      this.checkAlive();
+      this.current.lastNodeId = null;
+      stats.promptsExecuted++;
+      const ok = run.failure === undefined;
+      queue.taskDone(taskId, {
+        outputs: run.ui,
+        status: { status_str: ok ? "success" : "error", completed: ok, messages },
+        meta: run.meta,
+      });
+      if (clientId !== null) hub.send("executing", { node: null, prompt_id: promptId }, clientId);
+      const outcome = ok ? "success" : run.failure?.error instanceof Interrupted ? "interrupted" : "error";
+      this.deps.log?.(
+        `prompt ${promptId} ${outcome} client=${clientId ?? "-"} nodes=${run.executed.length} ${Date.now() - started}ms`,
+      );
+    } finally {
+      stats.executing--;
+      this.current = undefined;
+    }
+  }
+
+  private async runNodes(
+    prompt: Graph,
+    promptId: string,
+    extraData: Record<string, unknown>,
+    outputs: string[],
+    clientId: string | null,
+  ) {
+    const values = new Map<string, unknown[]>();
+    const executed: string[] = [];
+    const ui: HistoryEntry["outputs"] = {};
+    const meta: HistoryEntry["meta"] = {};
+    const env = this.deps.env();
+    for (const nodeId of executionOrder(prompt, outputs)) {
+      const node = prompt[nodeId]!;
+      const def = this.deps.registry.get(node.class_type)!;
+      const inputs = gatherInputs(nodeId, prompt, def.inputTypes(env), values, extraData);
+      try {
+        await this.announce(clientId, { node: nodeId, display_node: nodeId, prompt_id: promptId });
+        this.checkInterrupt();
+        const injected = this.deps.faults.takeForNode(nodeId, node.class_type);
+        if (injected) throw new PyException(injected.type, injected.message);
+        await this.sleep(this.deps.nodeMs);
+        const result = await def.run(
+          inputs,
+          this.context(env, nodeId, promptId, prompt, extraData, clientId),
+        );
+        this.checkAlive();
+        values.set(nodeId, result.outputs);
+        if (result.ui && Object.keys(result.ui).length > 0) {
+          ui[nodeId] = result.ui;
+          meta[nodeId] = { node_id: nodeId, display_node: nodeId, parent_node: null, real_node_id: nodeId };
+          if (clientId !== null) {
+            this.deps.hub.send(
+              "executed",
+              { node: nodeId, display_node: nodeId, output: result.ui, prompt_id: promptId },
+              clientId,
+            );
+          }
+        }
+      } catch (error) {
+        if (error instanceof HostGone) throw error;
+        return { executed, ui, meta, failure: { nodeId, error, inputs } };
+      }
+      executed.push(nodeId);
+    }
+    return { executed, ui, meta, failure: undefined };
+  }
+
+  private context(
+    env: NodeEnv,
+    nodeId: string,
+    promptId: string,
+    prompt: Graph,
+    extraData: Record<string, unknown>,
+    clientId: string | null,
+  ): RunContext {
+    return {
+      env,
+      nodeId,
+      promptId,
+      prompt,
+      extraData,
+      stepMs: this.deps.stepMs,
+      outputSizeBytes: this.deps.outputSizeBytes,
+      sleep: (ms) => this.sleep(ms),
+      progress: async (value, max, preview) => {
+        this.applyMidPromptFaults();
+        this.checkAlive();
+        // The progress hook sends to the prompt's client, or to everyone when it has none.
+        this.deps.hub.send("progress", { value, max, prompt_id: promptId, node: nodeId }, clientId);
+        if (preview) this.deps.hub.sendPreview(preview, clientId);
+        this.checkInterrupt();
+      },
+    };
+  }
+
+  private async announce(
+    clientId: string | null,
+    data: { node: string; display_node: string; prompt_id: string },
+  ) {
+    this.applyMidPromptFaults("executing");
+    this.checkAlive();
+    if (clientId === null) return;
+    this.current!.lastNodeId = data.display_node;
+    this.deps.hub.send("executing", data, clientId);
+  }
+
+  private applyMidPromptFaults(event: "progress" | "executing" = "progress"): void {
+    const crash = this.deps.faults.take("crash_mid_prompt");
+    if (crash) {
+      this.deps.crash(crash.restart_after_ms ?? 50);
+      throw new HostGone();
+    }
+    if (event === "progress" && this.deps.faults.take("drop_ws_mid_prompt")) this.deps.hub.terminateAll();
+  }
+
+  private checkAlive(): void {
+    if (this.disposed) throw new HostGone();
+  }
+
+  private checkInterrupt(): void {
+    this.checkAlive();
+    if (this.interruptRequested) {
+      this.interruptRequested = false;
+      throw new Interrupted();
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    this.checkInterrupt();
+    return new Promise<void>((resolve, reject) => {
+      const cancel = () => {
+        clearTimeout(timer);
+        reject(new HostGone());
+      };
+      const timer = setTimeout(() => {
+        this.cancels.delete(cancel);
+        resolve();
+      }, ms);
+      this.cancels.add(cancel);
+    }).then(() => this.checkInterrupt());
+  }
+}
+
+/** A plausible traceback.format_tb() list; clients show it but must not parse it. */
+function fakeTraceback(classType: string): string[] {
+  return [
+    '  File "/ComfyUI/execution.py", line 496, in execute\n    output_data, output_ui, has_subgraph, has_pending_tasks = await get_output_data(prompt_id, unique_id, obj, input_data_all)\n',
+    '  File "/ComfyUI/execution.py", line 315, in get_output_data\n    return_values = await _async_map_node_over_list(prompt_id, unique_id, obj, input_data_all, obj.FUNCTION, allow_interrupt=True)\n',
+    `  File "/ComfyUI/nodes.py", line 1525, in ${classType}\n    raise RuntimeError(message)\n`,
+  ];
+}

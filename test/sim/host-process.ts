@@ -1,0 +1,55 @@
+// What one run of a ComfyUI process holds in memory — queue, history, prompt counter, executor — and what the
+// routes may reach. A crash or restart throws a HostProcess away; files on disk and the simulator's stats stay.
+import { Executor, type ExecutorDeps, type SimStats } from "./executor.js";
+import type { Fault, FaultBook } from "./faults.js";
+import type { NodeDef, NodeEnv } from "./node-types.js";
+import type { SimDirs } from "./paths.js";
+import { PromptQueue } from "./prompt-queue.js";
+import type { WsHub } from "./ws-hub.js";
+
+export class HostProcess {
+  readonly queue: PromptQueue;
+  readonly executor: Executor;
+  /** PromptServer.number: the next prompt's queue number. */
+  nextNumber = 0;
+
+  constructor(deps: Omit<ExecutorDeps, "queue">) {
+    this.queue = new PromptQueue(() => deps.hub.send("status", { status: this.queueInfo() }));
+    this.executor = new Executor({ ...deps, queue: this.queue });
+    this.executor.start();
+  }
+
+  queueInfo(): { exec_info: { queue_remaining: number } } {
+    return { exec_info: { queue_remaining: this.queue.remaining() } };
+  }
+
+  dispose(): void {
+    this.executor.dispose();
+  }
+}
+
+export interface DeviceInfo {
+  name: string;
+  vramTotal: number;
+  vramFree: number;
+}
+
+/** Everything a route handler needs from the simulator. */
+export interface SimRuntime {
+  process(): HostProcess;
+  readonly hub: WsHub;
+  readonly registry: Map<string, NodeDef>;
+  readonly dirs: SimDirs;
+  readonly faults: FaultBook;
+  readonly stats: SimStats;
+  readonly device: DeviceInfo;
+  env(): NodeEnv;
+  log(line: string): void;
+  // Test controls reachable over /_sim.
+  setFault(f: Fault): void;
+  clearFaults(): void;
+  setVramFree(bytes: number): void;
+  addForeignPrompts(n: number, stepsEach?: number): void;
+  /** Crash now (state lost) and listen again after `ms`. */
+  crashThenRestart(ms: number): void;
+}

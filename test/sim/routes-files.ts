@@ -1,0 +1,157 @@
+// /view and /upload/{image,mask} with server.py's path rules: uploads must stay inside their folder (400),
+// clashes are renamed "x (1).png" unless the bytes are identical, /view refuses "..", absolute names and
+// escaping subfolders. /view serves the stored bytes as-is: `preview` and `channel` are accepted but ignored.
+import fs from "node:fs";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import path from "node:path";
+import { PNG } from "pngjs";
+import type { SimRuntime } from "./host-process.js";
+import { readBody, SERVER_HEADER, sendErrorPage, sendJson, sendStatus } from "./http-io.js";
+import { annotatedFilepath, contentTypeFor, dirByType, isInside } from "./paths.js";
+import { type Route, route } from "./router.js";
+
+async function parseForm(req: IncomingMessage): Promise<FormData | undefined> {
+  const body = await readBody(req);
+  try {
+    return await new Request("http://127.0.0.1/upload", {
+      method: "POST",
+      headers: { "content-type": req.headers["content-type"] ?? "" },
+      body,
+      duplex: "half",
+    }).formData();
+  } catch {
+    return undefined;
+  }
+}
+
+async function sameBytes(file: string, bytes: Buffer): Promise<boolean> {
+  try {
+    return Buffer.compare(await fs.promises.readFile(file), bytes) === 0;
+  } catch {
+    return false;
+  }
+}
+
+async function upload(
+  rt: SimRuntime,
+  req: IncomingMessage,
+  res: ServerResponse,
+  isMask: boolean,
+): Promise<void> {
+  const form = await parseForm(req);
+  const image = form?.get("image");
+  if (!form || !image || typeof image === "string") return sendStatus(res, 400);
+  const type = String(form.get("type") ?? "input");
+  const uploadDir = dirByType(rt.dirs, type);
+  // server.py's get_dir_by_type leaves the folder unbound for an unknown type: an unhandled exception.
+  if (!uploadDir) return sendErrorPage(res, 500);
+  let filename = image.name;
+  if (!filename) return sendStatus(res, 400);
+  const subfolder = String(form.get("subfolder") ?? "");
+  // os.path.join semantics: an absolute subfolder replaces the base, and the containment check catches it.
+  const folder = path.resolve(uploadDir, path.normalize(subfolder));
+  let filepath = path.resolve(folder, filename);
+  if (!isInside(uploadDir, filepath)) return sendStatus(res, 400);
+  await fs.promises.mkdir(folder, { recursive: true });
+
+  const bytes = Buffer.from(await image.arrayBuffer());
+  const overwrite = form.get("overwrite");
+  let duplicate = false;
+  if (overwrite !== "true" && overwrite !== "1") {
+    const ext = path.extname(filename);
+    const stem = filename.slice(0, filename.length - ext.length);
+    for (let i = 1; fs.existsSync(filepath); i++) {
+      if (await sameBytes(filepath, bytes)) {
+        duplicate = true;
+        break;
+      }
+      filename = `${stem} (${i})${ext}`;
+      filepath = path.join(folder, filename);
+    }
+  }
+  if (!duplicate) {
+    if (isMask) await saveMask(rt, form.get("original_ref"), bytes, filepath);
+    else await fs.promises.writeFile(filepath, bytes);
+  }
+  rt.stats.uploads++;
+  sendJson(res, 200, { name: filename, subfolder, type });
+}
+
+/**
+ * upload_mask: the mask's alpha is copied onto the original image named by `original_ref`. Without an
+ * original_ref the bytes are stored as they are (ComfyUI would fail with a 500).
+ */
+async function saveMask(
+  rt: SimRuntime,
+  ref: File | string | null,
+  bytes: Buffer,
+  filepath: string,
+): Promise<void> {
+  if (typeof ref !== "string") return fs.promises.writeFile(filepath, bytes);
+  const original = JSON.parse(ref) as { filename?: string; subfolder?: string; type?: string };
+  const { name, dir } = annotatedFilepath(rt.dirs, String(original.filename ?? ""));
+  const base = dir ?? dirByType(rt.dirs, original.type ?? "output");
+  if (!base || name.startsWith("/") || name.includes("..")) return;
+  const file = path.join(path.resolve(base, original.subfolder ?? ""), name);
+  if (!isInside(base, file) || !fs.existsSync(file)) return;
+  const picture = PNG.sync.read(await fs.promises.readFile(file));
+  const mask = PNG.sync.read(bytes);
+  for (let y = 0; y < picture.height; y++) {
+    for (let x = 0; x < picture.width; x++) {
+      const at = (y * picture.width + x) * 4;
+      const mx = Math.min(mask.width - 1, x);
+      const my = Math.min(mask.height - 1, y);
+      picture.data[at + 3] = mask.data[(my * mask.width + mx) * 4 + 3] ?? 255;
+    }
+  }
+  await fs.promises.writeFile(filepath, PNG.sync.write(picture));
+}
+
+async function view(rt: SimRuntime, res: ServerResponse, url: URL): Promise<void> {
+  const q = url.searchParams;
+  const requested = q.get("filename");
+  if (requested === null) return sendStatus(res, 404);
+  const annotated = annotatedFilepath(rt.dirs, requested);
+  if (!annotated.name) return sendStatus(res, 400);
+  if (annotated.name.startsWith("/") || annotated.name.includes("..")) return sendStatus(res, 400);
+  let dir = annotated.dir ?? dirByType(rt.dirs, q.get("type") ?? "output");
+  if (!dir) return sendStatus(res, 400);
+  const subfolder = q.get("subfolder");
+  if (subfolder !== null) {
+    const full = path.resolve(dir, subfolder);
+    if (!isInside(dir, full)) return sendStatus(res, 403);
+    dir = full;
+  }
+  // server.py keeps only the basename, so "sub/x.png" without a subfolder names x.png at the top.
+  const filename = path.basename(annotated.name);
+  const file = path.join(dir, filename);
+  const stat = await fs.promises.stat(file).catch(() => undefined);
+  if (!stat?.isFile()) return sendStatus(res, 404);
+  const slow = rt.faults.take("slow_view");
+  if (slow) await new Promise((resolve) => setTimeout(resolve, slow.delay_ms));
+  res.writeHead(200, {
+    "Content-Type": contentTypeFor(filename),
+    "Content-Length": stat.size,
+    "Content-Disposition": `filename="${filename}"`,
+    "Last-Modified": stat.mtime.toUTCString(),
+    "Accept-Ranges": "bytes",
+    Server: SERVER_HEADER,
+  });
+  await new Promise<void>((resolve) => {
+    const stream = fs.createReadStream(file);
+    stream.on("error", () => {
+      res.destroy();
+      resolve();
+    });
+    stream.on("end", resolve);
+    stream.pipe(res);
+  });
+}
+
+export function fileRoutes(rt: SimRuntime): Route[] {
+  return [
+    route("GET", "/view", (_req, res, url) => view(rt, res, url)),
+    route("POST", "/upload/image", (req, res) => upload(rt, req, res, false)),
+    route("POST", "/upload/mask", (req, res) => upload(rt, req, res, true)),
+  ];
+}
