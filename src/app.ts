@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { jobView } from "./api/job-view.js";
 import { buildServer } from "./api/server.js";
 import { ComfyUIClient } from "./backends/client.js";
 import { BackendMonitor } from "./backends/monitor.js";
@@ -12,10 +13,15 @@ import type { Config } from "./config.js";
 import { JobEvents } from "./core/engine/events.js";
 import { JobManager } from "./core/engine/job-manager.js";
 import { Scheduler } from "./core/engine/scheduler.js";
+import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { FileStore } from "./core/storage/file-store.js";
 import { JobStore } from "./core/storage/job-store.js";
+import { OutputRetention } from "./core/storage/retention.js";
+import { WebhookStore } from "./core/storage/webhook-store.js";
 import { WorkflowStorage } from "./core/storage/workflow-storage.js";
+import { WebhookDispatcher } from "./core/webhooks/webhook-dispatcher.js";
+import { WebhookPolicy } from "./core/webhooks/webhook-policy.js";
 
 export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
 
@@ -28,6 +34,8 @@ export class Orchestrator {
   readonly events = new JobEvents();
   readonly jobs: JobManager;
   readonly monitors: BackendMonitor[];
+  readonly webhooks: WebhookDispatcher;
+  readonly retention: OutputRetention;
   private server: FastifyInstance | null = null;
   private stopped = false;
 
@@ -79,8 +87,35 @@ export class Orchestrator {
         silenceCheckS: config.jobs.silence_check_s,
         queueTimeoutS: config.scheduler.queue_timeout_s,
         idempotencyTtlH: config.jobs.idempotency_ttl_h,
-        media: { maxBytes: config.server.body_limit_mb * 1024 * 1024 },
+        media: {
+          maxBytes: config.media.max_image_mb * 1024 * 1024,
+          fetchUrl: createUrlFetcher({
+            maxBytes: config.media.max_image_mb * 1024 * 1024,
+            timeoutMs: config.media.url_timeout_s * 1000,
+            allowlist: config.media.url_allowlist,
+          }),
+        },
       },
+      log,
+    );
+    this.webhooks = new WebhookDispatcher(
+      this.store,
+      new WebhookStore(this.db),
+      this.events,
+      new WebhookPolicy(config.webhooks.allowed_hosts),
+      {
+        secret: config.webhooks.secret,
+        maxAttempts: config.webhooks.max_attempts,
+        backoffS: config.webhooks.backoff_s,
+        timeoutS: config.webhooks.timeout_s,
+        userAgent: `orchestrator/${VERSION}`,
+      },
+      log,
+    );
+    this.retention = new OutputRetention(
+      this.store,
+      this.files,
+      { outputRetentionDays: config.retention.output_retention_days, sweepIntervalS: config.retention.sweep_interval_s },
       log,
     );
   }
@@ -98,11 +133,22 @@ export class Orchestrator {
       files: this.files,
       version: VERSION,
       bodyLimitBytes: this.config.server.body_limit_mb * 1024 * 1024,
+      maxImageBytes: this.config.media.max_image_mb * 1024 * 1024,
       maxWaitS: this.config.server.max_wait_s,
       listLimitMax: this.config.jobs.list_limit_max,
       publicUrl: this.config.server.public_url,
+      webhooks: this.webhooks,
+      retention: this.retention,
+      eventStreams: {
+        pingIntervalMs: this.config.events.ping_interval_s * 1000,
+        coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
+        maxBytes: this.config.events.max_buffer_kb * 1024,
+      },
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
+    const base = this.webhookBaseUrl();
+    this.webhooks.start((job) => JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })));
+    this.retention.start();
     this.log.info({ url, backends: this.monitors.length, version: VERSION }, "orchestrator listening");
     return { url };
   }
@@ -113,9 +159,23 @@ export class Orchestrator {
     this.stopped = true;
     await this.server?.close();
     await this.jobs.stop();
+    await this.webhooks.stop();
+    await this.retention.stop();
     await Promise.all(this.monitors.map((m) => m.stop()));
     this.workflows.close();
     this.db.close();
+  }
+
+  /**
+   * Base of the output URLs in webhook payloads, which have no request to take a host from: server.public_url,
+   * else the listening address as configured (set public_url when listening on 0.0.0.0).
+   */
+  private webhookBaseUrl(): string {
+    if (this.config.server.public_url) return this.config.server.public_url.replace(/\/$/, "");
+    const address = this.server?.server.address();
+    const port = address && typeof address === "object" ? address.port : this.config.server.port;
+    const host = this.config.server.host;
+    return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   }
 
   private persistentId(key: string, make: () => string): string {

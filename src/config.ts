@@ -75,6 +75,62 @@ export const ConfigSchema = z.strictObject({
       transfer_timeout_s: seconds.default(300),
     })
     .prefault({}),
+  webhooks: z
+    .strictObject({
+      /** HMAC-SHA256 key of `X-Orchestrator-Signature`. Required as soon as any host is allowed. */
+      secret: z.string().min(16, "expected at least 16 characters").optional(),
+      /**
+       * Hostnames a manifest's webhook_url may point at: "hooks.example.com", "*.example.com" (subdomains)
+       * or "*" (any). Empty, the default, turns webhooks off: an open list would let any client make this
+       * server POST into the private network.
+       */
+      allowed_hosts: z.array(z.string().min(1).toLowerCase()).default([]),
+      max_attempts: z.number().int().min(1).max(50).default(8),
+      /** First retry delay; doubles per attempt, with jitter. */
+      backoff_s: seconds.default(2),
+      timeout_s: seconds.default(10),
+    })
+    .refine((w) => w.allowed_hosts.length === 0 || w.secret !== undefined, {
+      path: ["secret"],
+      message: "required when webhooks.allowed_hosts is set (deliveries are always signed)",
+    })
+    .prefault({}),
+  retention: z
+    .strictObject({
+      /** Files of jobs finished longer ago than this are deleted; 0 keeps them forever. */
+      output_retention_days: z.number().min(0).default(7),
+      sweep_interval_s: seconds.default(3600),
+    })
+    .prefault({}),
+  /** Live job events for clients (WebSocket /api/ws and SSE /api/job/:id/events). */
+  events: z
+    .strictObject({
+      /** WebSocket ping (SSE comment) interval; a socket that did not answer the previous ping is dropped. */
+      ping_interval_s: seconds.default(30),
+      /** Above this much unsent data for one client, only the latest progress and preview per job is kept. */
+      coalesce_buffer_kb: z.number().int().positive().default(64),
+      /** Above this much unsent data a client is disconnected (close code 1008) instead of slowing us down. */
+      max_buffer_kb: z.number().int().positive().default(4096),
+    })
+    .refine((e) => e.coalesce_buffer_kb < e.max_buffer_kb, {
+      message: "coalesce_buffer_kb must be below max_buffer_kb",
+      path: ["coalesce_buffer_kb"],
+    })
+    .prefault({}),
+  /** Input images of `type: image` parameters: base64, data: URLs, multipart files and http(s) URLs. */
+  media: z
+    .strictObject({
+      /** Largest input image in any form. A base64 image in a JSON body is also bound by server.body_limit_mb. */
+      max_image_mb: z.number().positive().max(1024).default(20),
+      /** Deadline for fetching one image URL, redirects and body included. */
+      url_timeout_s: seconds.default(15),
+      /**
+       * Hostnames or IP addresses image URLs may reach even if they are loopback, private or link-local
+       * (refused by default: a client must not make this server fetch from the internal network).
+       */
+      url_allowlist: z.array(z.string().min(1).toLowerCase()).default([]),
+    })
+    .prefault({}),
   backends: z.array(BackendConfigSchema).default([]),
 });
 

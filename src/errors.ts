@@ -14,6 +14,8 @@ export const ERRORS = {
   BACKEND_NOT_FOUND: { status: 404, message: "Backend not found" },
   METHOD_NOT_ALLOWED: { status: 405, message: "Method not allowed" },
   JOB_FINISHED: { status: 409, message: "The job has already finished" },
+  UPGRADE_REQUIRED: { status: 426, message: "This endpoint speaks WebSocket only" },
+  JOB_NOT_FINISHED: { status: 409, message: "The job has not finished yet" },
   WORKFLOW_INVALID: { status: 409, message: "The workflow definition is invalid" },
   OUTPUTS_EXPIRED: { status: 410, message: "The job's outputs have been deleted" },
   PAYLOAD_TOO_LARGE: { status: 413, message: "The request body is too large" },

@@ -1,6 +1,7 @@
 // The JSON a client sees for a job. Output URLs are absolute so a client can fetch them as they are.
 import type { FastifyRequest } from "fastify";
 import type { Job, JobAttempt } from "../core/models.js";
+import type { WebhookStatusView } from "../core/webhooks/webhook-dispatcher.js";
 
 export function baseUrlOf(req: FastifyRequest, publicUrl?: string): string {
   if (publicUrl) return publicUrl.replace(/\/$/, "");
@@ -11,7 +12,11 @@ export function outputUrl(base: string, jobId: string, filename: string): string
   return `${base}/api/job/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(filename)}`;
 }
 
-export function jobView(job: Job, base: string, o: { attempts?: JobAttempt[]; graph?: boolean } = {}) {
+export function jobView(
+  job: Job,
+  base: string,
+  o: { attempts?: JobAttempt[]; graph?: boolean; webhook?: WebhookStatusView | null } = {},
+) {
   return {
     job_id: job.id,
     status: job.status,
@@ -43,6 +48,7 @@ export function jobView(job: Job, base: string, o: { attempts?: JobAttempt[]; gr
     updated_at: job.updated_at,
     started_at: job.started_at,
     finished_at: job.finished_at,
+    ...(o.webhook ? { webhook: o.webhook } : {}),
     ...(o.graph ? { graph: job.graph } : {}),
   };
 }

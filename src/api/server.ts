@@ -1,12 +1,17 @@
 // Builds the Fastify instance: error handling, body limits and the route groups. No job logic lives here.
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import websocket from "@fastify/websocket";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
 import type { JobManager } from "../core/engine/job-manager.js";
 import type { Scheduler } from "../core/engine/scheduler.js";
 import type { FileStore } from "../core/storage/file-store.js";
+import type { OutputRetention } from "../core/storage/retention.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
-import { installErrorHandler } from "./error-handler.js";
+import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
+import { errorBody, installErrorHandler } from "./error-handler.js";
+import type { StreamOptions } from "./event-fanout.js";
 import { backendRoutes } from "./routes/backends.js";
+import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { workflowRoutes } from "./routes/workflows.js";
@@ -19,16 +24,30 @@ export interface ServerDeps {
   files: FileStore;
   version: string;
   bodyLimitBytes: number;
+  /** Largest input image (media.max_image_mb), which bounds each multipart file part. */
+  maxImageBytes: number;
   maxWaitS: number;
   listLimitMax: number;
   publicUrl?: string;
+  webhooks: WebhookDispatcher;
+  retention: OutputRetention;
+  /** Live event streams (WebSocket and SSE): ping interval and per-client buffer limits. */
+  eventStreams: StreamOptions;
 }
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: d.log as unknown as FastifyBaseLogger,
-    disableRequestLogging: true,
+    // Per-request info lines would drown the job events; requests are logged at debug by the hook below.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: d.bodyLimitBytes,
+    // Output filenames carry a job id and a prefix; the default of 100 would answer long ones with a 414.
+    routerOptions: { maxParamLength: 1000 },
+    // Router-level errors (bad URL encoding, over-long parameters) get the same error body as everything else.
+    frameworkErrors: (err, _req, reply) => {
+      const raw = reply as unknown as { code(n: number): { send(body: unknown): void } };
+      raw.code(err.statusCode ?? 400).send(errorBody("VALIDATION_FAILED", err.message, { field: "url" }));
+    },
     forceCloseConnections: true,
     return503OnClosing: true,
   });
@@ -36,7 +55,24 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
   });
-  await app.register(jobRoutes, { jobs: d.jobs, files: d.files, maxWaitS: d.maxWaitS, listLimitMax: d.listLimitMax, publicUrl: d.publicUrl });
+  // Before the routes: it wraps every route so that upgrade requests reach only WebSocket handlers.
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // The plugin's default closes sockets with no code; 1001 (going away) tells clients to reconnect later.
+    preClose(done) {
+      for (const client of this.websocketServer.clients) client.close(1001, "server shutting down");
+      // Not waiting for the close handshakes: the events routes' own preClose cuts off clients that never answer.
+      this.websocketServer.close();
+      done();
+    },
+  });
+  await app.register(jobRoutes, { jobs: d.jobs, files: d.files, maxWaitS: d.maxWaitS, listLimitMax: d.listLimitMax, publicUrl: d.publicUrl, webhooks: d.webhooks, retention: d.retention, multipart: { maxImageBytes: d.maxImageBytes, maxBodyBytes: d.bodyLimitBytes, workflows: d.workflows } });
+  await app.register(eventRoutes, {
+    jobs: d.jobs,
+    stream: d.eventStreams,
+    log: d.log,
+    publicUrl: d.publicUrl,
+  });
   await app.register(workflowRoutes, { workflows: d.workflows });
   await app.register(backendRoutes, { scheduler: d.scheduler, onChange: () => d.jobs.kick() });
   await app.register(healthRoutes, { jobs: d.jobs, scheduler: d.scheduler, version: d.version, startedAt: Date.now() });

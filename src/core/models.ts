@@ -73,6 +73,20 @@ export type JobStatus = z.infer<typeof JobStatusSchema>;
 export const TERMINAL_STATUSES: ReadonlySet<JobStatus> = new Set(["completed", "failed", "cancelled"]);
 export const isTerminal = (s: JobStatus) => TERMINAL_STATUSES.has(s);
 
+/**
+ * The job state machine. `dispatching` = sent to (or being sent to) a host, not yet executing there;
+ * `retrying` = an attempt failed in a way another attempt may fix, waiting out its backoff.
+ */
+export const JOB_TRANSITIONS: Readonly<Record<JobStatus, readonly JobStatus[]>> = {
+  queued: ["dispatching", "failed", "cancelled"],
+  dispatching: ["running", "retrying", "completed", "failed", "cancelled"],
+  running: ["retrying", "completed", "failed", "cancelled"],
+  retrying: ["queued", "failed", "cancelled"],
+  completed: [],
+  failed: [],
+  cancelled: [],
+};
+
 export interface JobError {
   code: string;
   message: string;

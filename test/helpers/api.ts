@@ -31,6 +31,7 @@ export async function waitForJob(base: string, id: string, pred: (job: any) => b
     const r = await api(base, "GET", `/api/job/${id}`);
     last = r.body;
     if (r.status === 200 && pred(last)) return last;
+    if (r.status === 200 && isDone(last)) throw new Error(`job ${id} ended ${last.status} before the expected state: ${JSON.stringify(last).slice(0, 600)}`);
     await new Promise((res) => setTimeout(res, 25));
   }
   throw new Error(`job ${id} did not reach the expected state in time; last: ${JSON.stringify(last)?.slice(0, 600)}`);

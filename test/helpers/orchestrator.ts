@@ -32,6 +32,7 @@ export interface TestConfig {
 export function testConfigObject(c: TestConfig, dir: string): Record<string, unknown> {
   const o = c.overrides ?? {};
   return {
+    ...o,
     server: { host: "127.0.0.1", port: 0, ...o.server },
     data_dir: path.join(dir, "data"),
     log_dir: path.join(dir, "logs"),

@@ -6,9 +6,13 @@ import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import { JOB_STATUSES, type Job, ManifestSchema, manifestToProject, isTerminal } from "../../core/models.js";
 import type { FileStore } from "../../core/storage/file-store.js";
+import type { OutputRetention } from "../../core/storage/retention.js";
+import type { WebhookDispatcher } from "../../core/webhooks/webhook-dispatcher.js";
 import { AppError } from "../../errors.js";
+import { parseByteRange } from "../byte-range.js";
 import { parseOrThrow } from "../error-handler.js";
 import { baseUrlOf, jobView } from "../job-view.js";
+import { manifestFromMultipart, type MultipartSubmitOptions, registerMultipart } from "../multipart-manifest.js";
 
 export interface JobRouteOptions {
   jobs: JobManager;
@@ -16,6 +20,9 @@ export interface JobRouteOptions {
   maxWaitS: number;
   listLimitMax: number;
   publicUrl?: string;
+  webhooks: WebhookDispatcher;
+  retention: OutputRetention;
+  multipart: MultipartSubmitOptions;
 }
 
 const IdParams = z.object({ id: z.string().min(1).max(200) });
@@ -34,13 +41,16 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     cursor: z.string().regex(/^\d+$/, "expected the next_cursor of a previous page").transform(Number).optional(),
   });
   const base = (req: Parameters<typeof baseUrlOf>[0]) => baseUrlOf(req, o.publicUrl);
+  await registerMultipart(app, o.multipart);
 
   app.post("/api/job", async (req, reply) => {
     const query = parseOrThrow(SubmitQuery, req.query, "query");
-    if (req.body === undefined || req.body === null || typeof req.body !== "object" || Array.isArray(req.body)) {
+    const body = req.isMultipart() ? await manifestFromMultipart(req, o.multipart) : req.body;
+    if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
       throw new AppError("VALIDATION_FAILED", "The body must be a JSON object (a job manifest)", { fields: [{ field: "body", message: "expected a JSON object" }] });
     }
-    const manifest = parseOrThrow(ManifestSchema, req.body, "");
+    const manifest = parseOrThrow(ManifestSchema, body, "");
+    if (manifest.webhook_url) o.webhooks.assertAllowed(manifest.webhook_url);
     const header = req.headers["idempotency-key"];
     const key = typeof header === "string" && header ? header : undefined;
     const { job, created } = await o.jobs.submit(manifestToProject(manifest), key);
@@ -64,7 +74,11 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     const { id } = parseOrThrow(IdParams, req.params, "params");
     const { include } = parseOrThrow(JobQuery, req.query, "query");
     const job = o.jobs.get(id);
-    return jobView(job, base(req), { attempts: o.jobs.attempts(id), graph: include?.split(",").includes("graph") });
+    return jobView(job, base(req), {
+      attempts: o.jobs.attempts(id),
+      graph: include?.split(",").includes("graph"),
+      webhook: o.webhooks.statusOf(job),
+    });
   });
 
   app.get("/api/jobs", async (req) => {
@@ -80,6 +94,12 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
   app.delete("/api/job/:id", async (req) => jobView(await cancel(req), base(req)));
   app.post("/api/job/:id/cancel", async (req) => jobView(await cancel(req), base(req)));
 
+  // Frees a finished job's files before the retention sweep would; downloads then answer 410.
+  app.delete("/api/job/:id/outputs", async (req) => {
+    const { id } = parseOrThrow(IdParams, req.params, "params");
+    return jobView(await o.retention.freeOutputs(id), base(req));
+  });
+
   app.get("/api/job/:id/outputs/:filename", async (req, reply) => {
     const { id, filename } = parseOrThrow(IdParams.extend({ filename: z.string().min(1) }), req.params, "params");
     const job = o.jobs.get(id);
@@ -90,11 +110,26 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     if (!output || !file || !st) {
       throw new AppError("OUTPUT_NOT_FOUND", `Job ${id} has no output "${filename}"`, { job_id: id, filename, available: job.outputs.map((x) => x.filename) });
     }
-    reply.header("content-type", output.content_type);
-    reply.header("content-length", st.size);
-    reply.header("etag", `"${output.sha256}"`);
+    const etag = `"${output.sha256}"`;
+    // An If-Range naming another version of the file asks for all of it.
+    const stale = req.headers["if-range"] !== undefined && req.headers["if-range"] !== etag;
+    const range = stale ? { kind: "full" as const } : parseByteRange(req.headers.range, st.size);
+    reply.header("accept-ranges", "bytes");
+    if (range.kind === "unsatisfiable") {
+      reply.header("content-range", `bytes */${st.size}`);
+      const message = `Range "${req.headers.range}" is outside the ${st.size} bytes of "${filename}"`;
+      throw new AppError("RANGE_NOT_SATISFIABLE", message, { field: "range", range: req.headers.range, size: st.size });
+    }
+    reply.header("etag", etag);
     reply.header("cache-control", "private, max-age=31536000, immutable");
+    reply.header("content-type", output.content_type);
     reply.header("content-disposition", `inline; filename="${filename.replace(/"/g, "")}"`);
+    if (range.kind === "partial") {
+      reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${st.size}`);
+      reply.header("content-length", range.end - range.start + 1);
+      return reply.send(createReadStream(file, { start: range.start, end: range.end }));
+    }
+    reply.header("content-length", st.size);
     return reply.send(createReadStream(file));
   });
 }

@@ -4,7 +4,6 @@ import { z } from "zod";
 import { parametersJsonSchema } from "../../core/engine/parameters.js";
 import type { WorkflowDefinition } from "../../core/storage/workflow-definition.js";
 import type { WorkflowStorage } from "../../core/storage/workflow-storage.js";
-import { AppError } from "../../errors.js";
 import { parseOrThrow } from "../error-handler.js";
 
 function parameterSummary(wf: WorkflowDefinition) {
@@ -24,22 +23,26 @@ function parameterSummary(wf: WorkflowDefinition) {
   );
 }
 
+function summary(wf: WorkflowDefinition) {
+  return {
+    id: wf.id,
+    name: wf.name,
+    description: wf.description ?? null,
+    format: wf.format,
+    version: wf.version,
+    requires: wf.requires,
+    min_vram_gb: wf.min_vram_gb ?? null,
+    timeout_s: wf.timeout_s ?? null,
+    valid: true,
+  };
+}
+
 export async function workflowRoutes(app: FastifyInstance, o: { workflows: WorkflowStorage }): Promise<void> {
   app.get("/api/workflows", async () => {
     const { valid, invalid } = o.workflows.list();
     return {
       workflows: [
-        ...valid.map((wf) => ({
-          id: wf.id,
-          name: wf.name,
-          description: wf.description ?? null,
-          format: wf.format,
-          version: wf.version,
-          requires: wf.requires,
-          min_vram_gb: wf.min_vram_gb ?? null,
-          valid: true,
-          parameters: parameterSummary(wf),
-        })),
+        ...valid.map((wf) => ({ ...summary(wf), parameters: parameterSummary(wf) })),
         ...invalid.map((bad) => ({ id: bad.id, valid: false, errors: bad.reasons })),
       ],
     };
@@ -47,22 +50,11 @@ export async function workflowRoutes(app: FastifyInstance, o: { workflows: Workf
 
   app.get("/api/workflows/:id", async (req) => {
     const { id } = parseOrThrow(z.object({ id: z.string().min(1) }), req.params, "params");
-    const bad = o.workflows.list().invalid.find((w) => w.id === id);
-    if (bad && !o.workflows.list().valid.some((w) => w.id === id)) {
-      throw new AppError("WORKFLOW_INVALID", `Workflow "${id}" failed to load`, { workflow_id: id, reasons: bad.reasons });
-    }
-    const wf = o.workflows.get(id);
+    const wf = o.workflows.get(id); // 404 unknown, 409 failed to load (with its reasons)
+    const params = parameterSummary(wf);
     return {
-      id: wf.id,
-      name: wf.name,
-      description: wf.description ?? null,
-      format: wf.format,
-      version: wf.version,
-      requires: wf.requires,
-      min_vram_gb: wf.min_vram_gb ?? null,
-      timeout_s: wf.timeout_s ?? null,
-      valid: true,
-      parameters: Object.fromEntries(Object.entries(wf.parameters).map(([n, p]) => [n, { ...parameterSummary(wf)[n], targets: p.targets }])),
+      ...summary(wf),
+      parameters: Object.fromEntries(Object.entries(wf.parameters).map(([n, p]) => [n, { ...params[n], targets: p.targets }])),
       parameters_schema: parametersJsonSchema(wf),
     };
   });

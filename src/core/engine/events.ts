@@ -38,6 +38,11 @@ export class JobEvents {
     this.emitter.setMaxListeners(0);
   }
 
+  /** The seq of the last event emitted: a snapshot taken now reflects every event up to it. */
+  get lastSeq(): number {
+    return this.seq;
+  }
+
   emit(type: JobEventType, jobId: string, data: Record<string, unknown> = {}): JobEvent {
     const event: JobEvent = { type, job_id: jobId, seq: ++this.seq, ts: new Date().toISOString(), data };
     this.emitter.emit("event", event);

@@ -32,6 +32,7 @@ export interface JobManagerOptions {
 /** How many queued jobs one dispatch pass looks at: bounds the work when many cannot be placed. */
 const DISPATCH_SCAN = 128;
 const TICK_MS = 250;
+const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 const ORPHAN_AGE_MS = 10_000;
 
 export class JobManager {
@@ -107,6 +108,7 @@ export class JobManager {
     if (!this.store.transition(id, ["queued", "retrying", "dispatching", "running"], "cancelled", { error, finished_at: now() })) {
       return this.cancel(id); // it moved meanwhile: decide again on its new state
     }
+    this.hints.delete(id);
     this.log.info({ job_id: id, from: job.status }, "job cancelled");
     this.events.emit("job.cancelled", id, { from: job.status });
     this.active.get(id)?.attempt.stop("cancel");
@@ -234,12 +236,17 @@ export class JobManager {
       case "completed": {
         const done = this.store.transaction(() => {
           this.store.endAttempt(job.id, job.attempt, null);
-          return this.store.transition(job.id, live, "completed", { finished_at: now(), progress: { value: 1, max: 1, node_id: null, percent: 100 } });
+          return this.store.transition(job.id, live, "completed", { finished_at: now(), progress: FINAL_PROGRESS });
         });
         if (done) {
           this.hints.delete(job.id);
           this.log.info({ ...fields, seconds }, "job completed");
-          this.events.emit("job.completed", job.id, { backend_id: m.id, outputs: this.store.get(job.id)?.outputs.map((o) => o.filename) ?? [] });
+          // The final progress rides on the event so a client's bar ends at exactly 100 without another read.
+          this.events.emit("job.completed", job.id, {
+            backend_id: m.id,
+            outputs: this.store.get(job.id)?.outputs.map((o) => o.filename) ?? [],
+            progress: FINAL_PROGRESS,
+          });
         }
         break;
       }

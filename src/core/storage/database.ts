@@ -62,6 +62,25 @@ const MIGRATIONS: string[] = [
      PRIMARY KEY (job_id, attempt)
    );
    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // One webhook delivery per finished job. `webhooks_since` keeps the start-up backfill from notifying
+  // about jobs that finished before this table existed.
+  `CREATE TABLE webhook_deliveries (
+     id TEXT PRIMARY KEY,
+     job_id TEXT NOT NULL UNIQUE,
+     event TEXT NOT NULL,
+     url TEXT NOT NULL,
+     payload TEXT NOT NULL,
+     status TEXT NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     next_attempt_at TEXT NOT NULL,
+     last_status INTEGER,
+     last_error TEXT,
+     created_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL,
+     delivered_at TEXT
+   );
+   CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+   INSERT OR REPLACE INTO meta (key, value) VALUES ('webhooks_since', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));`,
 ];
 
 export function openDatabase(file: string): Database.Database {

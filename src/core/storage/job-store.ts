@@ -1,7 +1,7 @@
 // Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
 // be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
 import type Database from "better-sqlite3";
-import type { Job, JobAttempt, JobError, JobOutput, JobProgress, JobStatus } from "../models.js";
+import { JOB_TRANSITIONS, type Job, type JobAttempt, type JobError, type JobOutput, type JobProgress, type JobStatus } from "../models.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
@@ -163,6 +163,8 @@ export class JobStore {
    * Returns false when another path already moved the job.
    */
   transition(id: string, from: readonly JobStatus[], to: JobStatus, patch: JobPatch = {}): boolean {
+    const illegal = from.filter((f) => !JOB_TRANSITIONS[f].includes(to));
+    if (illegal.length) throw new Error(`illegal job transition ${illegal.join("|")} → ${to}`);
     const sets = ["status = ?", "updated_at = ?"];
     const args: unknown[] = [to, now()];
     for (const [key, value] of Object.entries(patch) as [keyof JobPatch, unknown][]) {

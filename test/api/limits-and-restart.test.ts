@@ -1,0 +1,80 @@
+// Oversize bodies, a server with no reachable host, and jobs that outlive a restart.
+import { createServer } from "node:net";
+import { rmSync } from "node:fs";
+import { afterAll, describe, expect, it } from "vitest";
+import { startSimulator } from "../sim/simulator.js";
+import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { makeTestDir, startOrchestrator } from "../helpers/orchestrator.js";
+
+/** A port nothing listens on: bound, then released. */
+async function deadPort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, "127.0.0.1", r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+describe("limits", () => {
+  it("a 2 MB garbage body → 413 PAYLOAD_TOO_LARGE, and the server keeps serving", async () => {
+    const orch = await startOrchestrator({ backends: [], overrides: { server: { body_limit_mb: 1 } } });
+    try {
+      const garbage = Buffer.alloc(2 * 1024 * 1024, 0x7a).toString();
+      expectError(await api(orch.url, "POST", "/api/job", garbage), 413, "PAYLOAD_TOO_LARGE");
+      expect((await api(orch.url, "GET", "/api/health")).status).toBe(200);
+    } finally {
+      await orch.stop();
+    }
+  });
+});
+
+describe("no host reachable", () => {
+  it("health is degraded with every backend offline, and a job waits queued", async () => {
+    const orch = await startOrchestrator({ backends: [{ id: "gone", url: `http://127.0.0.1:${await deadPort()}` }] });
+    try {
+      await eventually(async () => (await api(orch.url, "GET", "/api/backends")).body.backends[0].last_error, 5000, "a failed poll");
+      const h = await api(orch.url, "GET", "/api/health");
+      expect(h.body).toMatchObject({ status: "degraded", backends: { online: 0, total: 1 } });
+      const id = await submit(orch.url, { workflow_id: "invert_image", parameters: {} });
+      expect((await api(orch.url, "GET", `/api/job/${id}`)).body.status).toBe("queued");
+    } finally {
+      await orch.stop();
+    }
+  });
+});
+
+describe("restart", () => {
+  it("jobs are still listed, with their outputs, after the server restarts on the same database", async () => {
+    const sim = await startSimulator({ stepMs: 1 });
+    const dir = makeTestDir();
+    dirs.push(dir);
+    try {
+      const first = await startOrchestrator({ backends: [{ id: "s", url: sim.url }], dir });
+      const done = await submit(first.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+      await waitForJob(first.url, done);
+      await first.app.scheduler.setEnabled("s", false);
+      const waiting = await submit(first.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+      await first.stop();
+
+      const second = await startOrchestrator({ backends: [{ id: "s", url: sim.url }], dir });
+      try {
+        const list = await api(second.url, "GET", "/api/jobs");
+        expect(list.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual([waiting, done]);
+        const old = await api(second.url, "GET", `/api/job/${done}`);
+        expect(old.body.status).toBe("completed");
+        expect((await fetch(old.body.outputs[0].url)).status).toBe(200);
+        // The queued job was not lost: it runs now that the host is enabled again (config says enabled).
+        expect((await waitForJob(second.url, waiting)).status).toBe("completed");
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await sim.close();
+    }
+  });
+});
