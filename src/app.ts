@@ -23,7 +23,9 @@ import { WorkflowStorage } from "./core/storage/workflow-storage.js";
 import { WebhookDispatcher } from "./core/webhooks/webhook-dispatcher.js";
 import { WebhookPolicy } from "./core/webhooks/webhook-policy.js";
 
-export const VERSION: string = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")).version;
+export const VERSION: string = JSON.parse(
+  readFileSync(new URL("../package.json", import.meta.url), "utf8"),
+).version;
 
 export class Orchestrator {
   readonly db: Database.Database;
@@ -66,7 +68,8 @@ export class Orchestrator {
           pollIntervalMs: config.scheduler.poll_interval_s * 1000,
           offlineAfter: config.scheduler.offline_after,
           slowResponseMs: config.scheduler.slow_response_ms,
-          isOurs: (item) => (item.extra_data.orchestrator as { instance?: string } | undefined)?.instance === instanceId,
+          isOurs: (item) =>
+            (item.extra_data.orchestrator as { instance?: string } | undefined)?.instance === instanceId,
         },
         log,
       );
@@ -115,7 +118,10 @@ export class Orchestrator {
     this.retention = new OutputRetention(
       this.store,
       this.files,
-      { outputRetentionDays: config.retention.output_retention_days, sweepIntervalS: config.retention.sweep_interval_s },
+      {
+        outputRetentionDays: config.retention.output_retention_days,
+        sweepIntervalS: config.retention.sweep_interval_s,
+      },
       log,
     );
   }
@@ -147,7 +153,9 @@ export class Orchestrator {
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
     const base = this.webhookBaseUrl();
-    this.webhooks.start((job) => JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })));
+    this.webhooks.start((job) =>
+      JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })),
+    );
     this.retention.start();
     this.log.info({ url, backends: this.monitors.length, version: VERSION }, "orchestrator listening");
     return { url };

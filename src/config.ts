@@ -171,7 +171,8 @@ export function parseConfig(raw: unknown, file: string, baseDir: string): Config
   const seen = new Map<string, number>();
   config.backends.forEach((b, i) => {
     const first = seen.get(b.id);
-    if (first !== undefined) problems.push(`backends[${i}].id: duplicate id "${b.id}" (also backends[${first}])`);
+    if (first !== undefined)
+      problems.push(`backends[${i}].id: duplicate id "${b.id}" (also backends[${first}])`);
     else seen.set(b.id, i);
   });
   if (problems.length > 0) throw new ConfigError(file, problems);

@@ -8,7 +8,11 @@ export function createLogger(opts: { level: string; logDir: string | null; stdou
   if (opts.stdout !== false) streams.push({ stream: process.stdout, level: opts.level as pino.Level });
   if (opts.logDir) {
     mkdirSync(opts.logDir, { recursive: true });
-    const file = pino.destination({ dest: path.join(opts.logDir, "orchestrator.log"), mkdir: true, sync: false });
+    const file = pino.destination({
+      dest: path.join(opts.logDir, "orchestrator.log"),
+      mkdir: true,
+      sync: false,
+    });
     streams.push({ stream: file, level: opts.level as pino.Level });
   }
   return pino(

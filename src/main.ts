@@ -1,11 +1,11 @@
 // The process: read the config, start the Orchestrator, stop cleanly on SIGINT/SIGTERM.
 import { Orchestrator } from "./app.js";
-import { ConfigError, configPathFrom, loadConfig } from "./config.js";
+import { type Config, ConfigError, configPathFrom, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
 
 async function main(): Promise<void> {
   const file = configPathFrom(process.argv.slice(2), process.env);
-  let config;
+  let config: Config;
   try {
     config = loadConfig(file);
   } catch (err) {

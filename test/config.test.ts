@@ -30,12 +30,26 @@ describe("config", () => {
   });
 
   it("names the key of every problem", () => {
-    const p = problems({ bogus: 1, server: { port: "80x" }, backends: [{ id: "a", host: "h", port: "8188x" }, { id: "a", host: "h", colour: 1 }] });
+    const p = problems({
+      bogus: 1,
+      server: { port: "80x" },
+      backends: [
+        { id: "a", host: "h", port: "8188x" },
+        { id: "a", host: "h", colour: 1 },
+      ],
+    });
     expect(p).toContain('backends[0].port: expected integer 1..65535, got "8188x"');
     expect(p).toContain("backends[1].colour: unknown key");
     expect(p).toContain("bogus: unknown key");
     expect(p.some((x) => x.startsWith("server.port:"))).toBe(true);
-    expect(problems({ backends: [{ id: "a", host: "h" }, { id: "a", host: "h" }] })).toEqual(['backends[1].id: duplicate id "a" (also backends[0])']);
+    expect(
+      problems({
+        backends: [
+          { id: "a", host: "h" },
+          { id: "a", host: "h" },
+        ],
+      }),
+    ).toEqual(['backends[1].id: duplicate id "a" (also backends[0])']);
   });
 
   it("reports YAML syntax errors with a line number", () => {
@@ -58,7 +72,11 @@ describe("config", () => {
   it("a bad config stops start-up with exit code 1 and a message naming the key", () => {
     const file = path.join(dir, "bad.yaml");
     writeFileSync(file, "backends:\n  - id: gpu-1\n    host: 127.0.0.1\n    port: 8188x\n");
-    const r = spawnSync(process.execPath, ["--import", "tsx", path.join(REPO, "src", "main.ts"), "--config", file], { cwd: REPO, encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", path.join(REPO, "src", "main.ts"), "--config", file],
+      { cwd: REPO, encoding: "utf8", timeout: 30_000 },
+    );
     expect(r.status).toBe(1);
     expect(r.stderr).toContain('backends[0].port: expected integer 1..65535, got "8188x"');
     expect(r.stderr).not.toMatch(/at .*\.ts:\d+/); // no stack trace

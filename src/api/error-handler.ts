@@ -2,7 +2,7 @@
 // keep their 4xx; anything unexpected is a 500 with no internals, logged with its stack.
 import type { FastifyError, FastifyInstance } from "fastify";
 import type { z } from "zod";
-import { AppError, type ErrorCode, ERRORS, type FieldProblem } from "../errors.js";
+import { AppError, ERRORS, type ErrorCode, type FieldProblem } from "../errors.js";
 
 const FASTIFY_CODES: Record<string, ErrorCode> = {
   FST_ERR_CTP_INVALID_JSON_BODY: "MALFORMED_JSON",
@@ -26,7 +26,15 @@ export function installErrorHandler(app: FastifyInstance): void {
     const mapped = fe.code ? FASTIFY_CODES[fe.code] : undefined;
     if (mapped) {
       const details = mapped === "MALFORMED_JSON" ? { field: "body", reason: fe.message } : { field: "body" };
-      return reply.code(ERRORS[mapped].status).send(errorBody(mapped, mapped === "MALFORMED_JSON" ? `${ERRORS[mapped].message}: ${fe.message}` : ERRORS[mapped].message, details));
+      return reply
+        .code(ERRORS[mapped].status)
+        .send(
+          errorBody(
+            mapped,
+            mapped === "MALFORMED_JSON" ? `${ERRORS[mapped].message}: ${fe.message}` : ERRORS[mapped].message,
+            details,
+          ),
+        );
     }
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send(errorBody(fe.code ?? "BAD_REQUEST", fe.message, {}));
@@ -35,12 +43,22 @@ export function installErrorHandler(app: FastifyInstance): void {
     return reply.code(500).send(errorBody("INTERNAL", ERRORS.INTERNAL.message));
   });
   app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(errorBody("NOT_FOUND", `No route ${req.method} ${req.url.split("?")[0]}`, { method: req.method, path: req.url.split("?")[0] }));
+    reply.code(404).send(
+      errorBody("NOT_FOUND", `No route ${req.method} ${req.url.split("?")[0]}`, {
+        method: req.method,
+        path: req.url.split("?")[0],
+      }),
+    );
   });
 }
 
 /** Parses with a zod schema or throws a 400 listing every problem with the field path (prefixed). */
-export function parseOrThrow<S extends z.ZodType>(schema: S, data: unknown, prefix: string, code: ErrorCode = "VALIDATION_FAILED"): z.infer<S> {
+export function parseOrThrow<S extends z.ZodType>(
+  schema: S,
+  data: unknown,
+  prefix: string,
+  code: ErrorCode = "VALIDATION_FAILED",
+): z.infer<S> {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
   const fields: FieldProblem[] = r.error.issues.flatMap((i): FieldProblem[] => {
@@ -50,5 +68,9 @@ export function parseOrThrow<S extends z.ZodType>(schema: S, data: unknown, pref
     }
     return [{ field: base || prefix || "(body)", message: i.message }];
   });
-  throw new AppError(code, `Invalid ${prefix || "request"}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`, { fields });
+  throw new AppError(
+    code,
+    `Invalid ${prefix || "request"}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`,
+    { fields },
+  );
 }

@@ -53,7 +53,10 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   });
   installErrorHandler(app);
   app.addHook("onResponse", async (req, reply) => {
-    req.log.debug({ method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, "request");
+    req.log.debug(
+      { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      "request",
+    );
   });
   // Before the routes: it wraps every route so that upgrade requests reach only WebSocket handlers.
   await app.register(websocket, {
@@ -66,7 +69,16 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       done();
     },
   });
-  await app.register(jobRoutes, { jobs: d.jobs, files: d.files, maxWaitS: d.maxWaitS, listLimitMax: d.listLimitMax, publicUrl: d.publicUrl, webhooks: d.webhooks, retention: d.retention, multipart: { maxImageBytes: d.maxImageBytes, maxBodyBytes: d.bodyLimitBytes, workflows: d.workflows } });
+  await app.register(jobRoutes, {
+    jobs: d.jobs,
+    files: d.files,
+    maxWaitS: d.maxWaitS,
+    listLimitMax: d.listLimitMax,
+    publicUrl: d.publicUrl,
+    webhooks: d.webhooks,
+    retention: d.retention,
+    multipart: { maxImageBytes: d.maxImageBytes, maxBodyBytes: d.bodyLimitBytes, workflows: d.workflows },
+  });
   await app.register(eventRoutes, {
     jobs: d.jobs,
     stream: d.eventStreams,
@@ -75,6 +87,11 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   });
   await app.register(workflowRoutes, { workflows: d.workflows });
   await app.register(backendRoutes, { scheduler: d.scheduler, onChange: () => d.jobs.kick() });
-  await app.register(healthRoutes, { jobs: d.jobs, scheduler: d.scheduler, version: d.version, startedAt: Date.now() });
+  await app.register(healthRoutes, {
+    jobs: d.jobs,
+    scheduler: d.scheduler,
+    version: d.version,
+    startedAt: Date.now(),
+  });
   return app;
 }

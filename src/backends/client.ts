@@ -54,8 +54,16 @@ export class ComfyUIClient {
     return this.opts.baseUrl;
   }
 
-  async queuePrompt(graph: ApiGraph, o: QueuePromptOptions, signal?: AbortSignal): Promise<{ prompt_id: string; number: number }> {
-    const body: Record<string, unknown> = { prompt: graph, client_id: o.clientId, extra_data: o.extraData ?? {} };
+  async queuePrompt(
+    graph: ApiGraph,
+    o: QueuePromptOptions,
+    signal?: AbortSignal,
+  ): Promise<{ prompt_id: string; number: number }> {
+    const body: Record<string, unknown> = {
+      prompt: graph,
+      client_id: o.clientId,
+      extra_data: o.extraData ?? {},
+    };
     if (o.promptId) body.prompt_id = o.promptId;
     if (o.front) body.front = true;
     const res = await this.call("POST", "/prompt", { json: body, signal, okStatuses: [200, 400] });
@@ -63,7 +71,8 @@ export class ComfyUIClient {
       throw new BackendError("rejected", describeRejection(res.body), 400, res.body);
     }
     const r = res.body as { prompt_id?: unknown; number?: unknown };
-    if (typeof r.prompt_id !== "string") throw new BackendError("protocol", "POST /prompt answered without prompt_id");
+    if (typeof r.prompt_id !== "string")
+      throw new BackendError("protocol", "POST /prompt answered without prompt_id");
     return { prompt_id: r.prompt_id, number: typeof r.number === "number" ? r.number : 0 };
   }
 
@@ -73,7 +82,8 @@ export class ComfyUIClient {
     const entry = (res.body as Record<string, unknown>)?.[promptId];
     if (!entry) return null;
     const parsed = HistoryEntrySchema.safeParse(entry);
-    if (!parsed.success) throw new BackendError("protocol", `unexpected /history shape: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new BackendError("protocol", `unexpected /history shape: ${parsed.error.message}`);
     return parsed.data;
   }
 
@@ -103,7 +113,8 @@ export class ComfyUIClient {
 
   async objectInfo(signal?: AbortSignal): Promise<Record<string, unknown>> {
     const res = await this.call("GET", "/object_info", { signal, timeoutMs: this.opts.transferTimeoutMs });
-    if (!res.body || typeof res.body !== "object") throw new BackendError("protocol", "unexpected /object_info");
+    if (!res.body || typeof res.body !== "object")
+      throw new BackendError("protocol", "unexpected /object_info");
     return res.body as Record<string, unknown>;
   }
 
@@ -119,7 +130,11 @@ export class ComfyUIClient {
     form.set("type", "input");
     if (o.subfolder) form.set("subfolder", o.subfolder);
     if (o.overwrite) form.set("overwrite", "true");
-    const res = await this.call("POST", "/upload/image", { form, signal, timeoutMs: this.opts.transferTimeoutMs });
+    const res = await this.call("POST", "/upload/image", {
+      form,
+      signal,
+      timeoutMs: this.opts.transferTimeoutMs,
+    });
     const r = res.body as { name?: unknown; subfolder?: unknown; type?: unknown };
     if (typeof r.name !== "string") throw new BackendError("protocol", "upload answered without a name");
     return { filename: r.name, subfolder: typeof r.subfolder === "string" ? r.subfolder : "", type: "input" };
@@ -130,7 +145,12 @@ export class ComfyUIClient {
     const qs = new URLSearchParams({ filename: ref.filename, subfolder: ref.subfolder, type: ref.type });
     const { signal: s, done } = withTimeout(this.opts.transferTimeoutMs, signal);
     try {
-      const res = await this.pool.request({ method: "GET", path: `/view?${qs}`, signal: s, headersTimeout: this.opts.requestTimeoutMs });
+      const res = await this.pool.request({
+        method: "GET",
+        path: `/view?${qs}`,
+        signal: s,
+        headersTimeout: this.opts.requestTimeoutMs,
+      });
       if (res.statusCode !== 200) {
         await res.body.dump();
         done();
@@ -149,7 +169,10 @@ export class ComfyUIClient {
   openSocket(clientId: string): Promise<WebSocket> {
     const url = `${this.opts.baseUrl.replace(/^http/, "ws")}/ws?clientId=${encodeURIComponent(clientId)}`;
     return new Promise((resolve, reject) => {
-      const ws = new WebSocket(url, { handshakeTimeout: this.opts.requestTimeoutMs, perMessageDeflate: false });
+      const ws = new WebSocket(url, {
+        handshakeTimeout: this.opts.requestTimeoutMs,
+        perMessageDeflate: false,
+      });
       const fail = (err: Error) => {
         ws.removeAllListeners();
         ws.on("error", () => {});
@@ -161,7 +184,9 @@ export class ComfyUIClient {
         resolve(ws);
       });
       ws.once("error", fail);
-      ws.once("unexpected-response", (_req, res) => fail(new BackendError("http", `WS /ws → ${res.statusCode}`, res.statusCode ?? null)));
+      ws.once("unexpected-response", (_req, res) =>
+        fail(new BackendError("http", `WS /ws → ${res.statusCode}`, res.statusCode ?? null)),
+      );
     });
   }
 
@@ -172,7 +197,13 @@ export class ComfyUIClient {
   private async call(
     method: "GET" | "POST",
     path: string,
-    o: { json?: unknown; form?: FormData; signal?: AbortSignal; timeoutMs?: number; okStatuses?: number[] } = {},
+    o: {
+      json?: unknown;
+      form?: FormData;
+      signal?: AbortSignal;
+      timeoutMs?: number;
+      okStatuses?: number[];
+    } = {},
   ): Promise<{ status: number; body: unknown }> {
     const { signal, done } = withTimeout(o.timeoutMs ?? this.opts.requestTimeoutMs, o.signal);
     const what = `${method} ${path}`;
@@ -191,12 +222,21 @@ export class ComfyUIClient {
       const text = await res.body.text();
       const ok = o.okStatuses ?? [200];
       if (!ok.includes(res.statusCode)) {
-        throw new BackendError("http", `${what} → ${res.statusCode}: ${text.slice(0, 200)}`, res.statusCode, text);
+        throw new BackendError(
+          "http",
+          `${what} → ${res.statusCode}: ${text.slice(0, 200)}`,
+          res.statusCode,
+          text,
+        );
       }
       try {
         return { status: res.statusCode, body: text ? JSON.parse(text) : {} };
       } catch {
-        throw new BackendError("protocol", `${what} answered non-JSON: ${text.slice(0, 100)}`, res.statusCode);
+        throw new BackendError(
+          "protocol",
+          `${what} answered non-JSON: ${text.slice(0, 100)}`,
+          res.statusCode,
+        );
       }
     } catch (err) {
       throw toBackendError(err, what);
@@ -237,8 +277,14 @@ function toBackendError(err: unknown, what: string): Error {
 }
 
 function describeRejection(body: unknown): string {
-  const b = body as { error?: unknown; node_errors?: Record<string, { class_type?: string; errors?: { message?: string; details?: string }[] }> };
-  const head = typeof b?.error === "string" ? b.error : ((b?.error as { message?: string })?.message ?? "prompt rejected");
+  const b = body as {
+    error?: unknown;
+    node_errors?: Record<string, { class_type?: string; errors?: { message?: string; details?: string }[] }>;
+  };
+  const head =
+    typeof b?.error === "string"
+      ? b.error
+      : ((b?.error as { message?: string })?.message ?? "prompt rejected");
   const nodes = Object.entries(b?.node_errors ?? {}).map(([id, ne]) => {
     const first = ne.errors?.[0];
     return `node ${id} (${ne.class_type ?? "?"}): ${first?.message ?? ""}${first?.details ? ` — ${first.details}` : ""}`;

@@ -42,6 +42,7 @@ export interface BackendSnapshot {
 const RECONNECT_MIN_MS = 250;
 const RECONNECT_MAX_MS = 15_000;
 
+// Typed event signatures for the class below (declaration merging is the standard EventEmitter typing idiom).
 export interface BackendMonitor {
   on(event: "state", l: (state: BackendState, prev: BackendState) => void): this;
   on(event: "message", l: (msg: WsMessage) => void): this;
@@ -50,6 +51,7 @@ export interface BackendMonitor {
   on(event: "polled", l: () => void): this;
 }
 
+// biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
 export class BackendMonitor extends EventEmitter {
   readonly snapshot: BackendSnapshot = {
     state: "offline",
@@ -203,7 +205,9 @@ export class BackendMonitor extends EventEmitter {
         this.reconnectDelay = RECONNECT_MIN_MS;
         this.log.debug({ backend_id: this.id }, "event socket connected");
         ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
-        ws.on("error", (err) => this.log.debug({ backend_id: this.id, err: err.message }, "event socket error"));
+        ws.on("error", (err) =>
+          this.log.debug({ backend_id: this.id, err: err.message }, "event socket error"),
+        );
         ws.on("close", () => {
           this.ws = null;
           this.snapshot.ws_connected = false;

@@ -1,8 +1,8 @@
 // The core job path end to end: submit over HTTP, run on a simulated ComfyUI host, fetch the outputs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 let sim: Simulator;
 let orch: RunningOrchestrator;
@@ -10,7 +10,11 @@ let orch: RunningOrchestrator;
 beforeAll(async () => {
   sim = await startSimulator({ stepMs: 2 });
   orch = await startOrchestrator({ backends: [{ id: "sim-1", url: sim.url }] });
-  await eventually(async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok", 10_000, "backend online");
+  await eventually(
+    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
+    10_000,
+    "backend online",
+  );
 });
 afterAll(async () => {
   await orch?.stop();
@@ -19,7 +23,10 @@ afterAll(async () => {
 
 describe("a job that runs", () => {
   it("is accepted at once, then completes with outputs whose bytes equal the host's", async () => {
-    const r = await api(orch.url, "POST", "/api/job", { workflow_id: "invert_image", parameters: { width: 48, height: 32, color: 0x102030 } });
+    const r = await api(orch.url, "POST", "/api/job", {
+      workflow_id: "invert_image",
+      parameters: { width: 48, height: 32, color: 0x102030 },
+    });
     expect(r.status).toBe(202);
     expect(r.body).toMatchObject({ status: "queued", message: "Job queued for execution" });
     const job = await waitForJob(orch.url, r.body.job_id);
@@ -39,14 +46,21 @@ describe("a job that runs", () => {
     const ourBytes = Buffer.from(await ours.arrayBuffer());
     // The host saved it under the job id (filename_prefix is patched), in its output folder.
     const entry = Object.values(sim.history).find((h) => JSON.stringify(h.prompt).includes(job.job_id));
-    const ref = (Object.values(entry!.outputs)[0] as { images: { filename: string; subfolder: string; type: string }[] }).images[0]!;
-    const theirs = await fetch(`${sim.url}/view?filename=${encodeURIComponent(ref.filename)}&subfolder=${ref.subfolder}&type=${ref.type}`);
+    const ref = (
+      Object.values(entry!.outputs)[0] as { images: { filename: string; subfolder: string; type: string }[] }
+    ).images[0]!;
+    const theirs = await fetch(
+      `${sim.url}/view?filename=${encodeURIComponent(ref.filename)}&subfolder=${ref.subfolder}&type=${ref.type}`,
+    );
     expect(ourBytes.equals(Buffer.from(await theirs.arrayBuffer()))).toBe(true);
     expect(ourBytes.length).toBe(out.size);
   });
 
   it("runs the standard txt2img graph, records the random seed, and reports progress", async () => {
-    const id = await submit(orch.url, { workflow_id: "txt2img_basic", parameters: { prompt: "sunset", steps: 6, width: 64, height: 64 } });
+    const id = await submit(orch.url, {
+      workflow_id: "txt2img_basic",
+      parameters: { prompt: "sunset", steps: 6, width: 64, height: 64 },
+    });
     const job = await waitForJob(orch.url, id);
     expect(job.status).toBe("completed");
     expect(typeof job.parameters.seed).toBe("number");
@@ -73,13 +87,19 @@ describe("bad requests get a clear error and create nothing", () => {
     expectError(await api(orch.url, "POST", "/api/job", { workflow_id: "nope" }), 404, "WORKFLOW_NOT_FOUND");
   });
   it("unknown parameter → 400 naming it and the known ones", async () => {
-    const r = await api(orch.url, "POST", "/api/job", { workflow_id: "invert_image", parameters: { widht: 5 } });
+    const r = await api(orch.url, "POST", "/api/job", {
+      workflow_id: "invert_image",
+      parameters: { widht: 5 },
+    });
     expectError(r, 400, "PARAMETER_INVALID");
     expect(r.body.error.details.fields[0].field).toBe("parameters.widht");
     expect(r.body.error.details.fields[0].message).toContain("width");
   });
   it("wrong type → 400, no silent coercion", async () => {
-    const r = await api(orch.url, "POST", "/api/job", { workflow_id: "invert_image", parameters: { width: "512" } });
+    const r = await api(orch.url, "POST", "/api/job", {
+      workflow_id: "invert_image",
+      parameters: { width: "512" },
+    });
     expectError(r, 400, "PARAMETER_INVALID");
     expect(r.body.error.details.fields).toEqual([expect.objectContaining({ field: "parameters.width" })]);
   });
@@ -114,7 +134,8 @@ describe("bad requests get a clear error and create nothing", () => {
 describe("listing", () => {
   it("lists newest first with cursor pagination and a status filter", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push(await submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } }));
+    for (let i = 0; i < 3; i++)
+      ids.push(await submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } }));
     for (const id of ids) await waitForJob(orch.url, id);
     const first = await api(orch.url, "GET", "/api/jobs?limit=2");
     expect(first.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual([ids[2], ids[1]]);
@@ -130,7 +151,12 @@ describe("listing", () => {
 describe("health and backends", () => {
   it("reports backend state and capacity", async () => {
     const r = await api(orch.url, "GET", "/api/backends");
-    expect(r.body.backends[0]).toMatchObject({ id: "sim-1", status: "online", enabled: true, max_inflight: 2 });
+    expect(r.body.backends[0]).toMatchObject({
+      id: "sim-1",
+      status: "online",
+      enabled: true,
+      max_inflight: 2,
+    });
     expect(r.body.backends[0].vram_total).toBeGreaterThan(0);
     expect(r.body.backends[0].node_classes).toBeGreaterThan(5);
     const h = await api(orch.url, "GET", "/api/health");

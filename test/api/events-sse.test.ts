@@ -5,7 +5,6 @@ import { api, eventually, expectError, submit, waitForJob } from "../helpers/api
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: event payloads are JSON the tests inspect field by field
 type Msg = any;
 
 interface SseEvent {

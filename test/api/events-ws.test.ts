@@ -7,18 +7,25 @@ import { api, eventually, expectError, submit, waitForJob } from "../helpers/api
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
-// biome-ignore lint/suspicious/noExplicitAny: event messages are JSON the tests inspect field by field
 type Msg = any;
 
 type Running = RunningOrchestrator;
 
 /** An Orchestrator with the given `events` section, its one backend online. */
-async function startWithEvents(sim: Simulator, events: Record<string, unknown>, maxInflight = 2): Promise<Running> {
+async function startWithEvents(
+  sim: Simulator,
+  events: Record<string, unknown>,
+  maxInflight = 2,
+): Promise<Running> {
   const orch = await startOrchestrator({
     backends: [{ id: "sim", url: sim.url, max_inflight: maxInflight }],
     overrides: { events },
   });
-  await eventually(async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok", 10_000, "backend online");
+  await eventually(
+    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
+    10_000,
+    "backend online",
+  );
   return orch;
 }
 

@@ -1,10 +1,11 @@
 // Oversize bodies, a server with no reachable host, and jobs that outlive a restart.
-import { createServer } from "node:net";
+
 import { rmSync } from "node:fs";
+import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
-import { startSimulator } from "../sim/simulator.js";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
 import { makeTestDir, startOrchestrator } from "../helpers/orchestrator.js";
+import { startSimulator } from "../sim/simulator.js";
 
 /** A port nothing listens on: bound, then released. */
 async function deadPort(): Promise<number> {
@@ -35,9 +36,15 @@ describe("limits", () => {
 
 describe("no host reachable", () => {
   it("health is degraded with every backend offline, and a job waits queued", async () => {
-    const orch = await startOrchestrator({ backends: [{ id: "gone", url: `http://127.0.0.1:${await deadPort()}` }] });
+    const orch = await startOrchestrator({
+      backends: [{ id: "gone", url: `http://127.0.0.1:${await deadPort()}` }],
+    });
     try {
-      await eventually(async () => (await api(orch.url, "GET", "/api/backends")).body.backends[0].last_error, 5000, "a failed poll");
+      await eventually(
+        async () => (await api(orch.url, "GET", "/api/backends")).body.backends[0].last_error,
+        5000,
+        "a failed poll",
+      );
       const h = await api(orch.url, "GET", "/api/health");
       expect(h.body).toMatchObject({ status: "degraded", backends: { online: 0, total: 1 } });
       const id = await submit(orch.url, { workflow_id: "invert_image", parameters: {} });
@@ -55,10 +62,16 @@ describe("restart", () => {
     dirs.push(dir);
     try {
       const first = await startOrchestrator({ backends: [{ id: "s", url: sim.url }], dir });
-      const done = await submit(first.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+      const done = await submit(first.url, {
+        workflow_id: "invert_image",
+        parameters: { width: 8, height: 8 },
+      });
       await waitForJob(first.url, done);
       await first.app.scheduler.setEnabled("s", false);
-      const waiting = await submit(first.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+      const waiting = await submit(first.url, {
+        workflow_id: "invert_image",
+        parameters: { width: 8, height: 8 },
+      });
       await first.stop();
 
       const second = await startOrchestrator({ backends: [{ id: "s", url: sim.url }], dir });

@@ -2,9 +2,9 @@
 // the Orchestrator process is SIGKILLed and restarted on the same database. At the end every accepted job
 // must be in a terminal state; anything else is counted as lost.
 import { rmSync } from "node:fs";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { type ChildOrchestrator, makeTestDir, spawnOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 export interface ChaosReport {
   seconds: number;
@@ -21,7 +21,11 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const rand = (min: number, max: number) => min + Math.random() * (max - min);
 
-export async function runChaos(o: { seconds: number; hosts?: number; log?: (s: string) => void }): Promise<ChaosReport> {
+export async function runChaos(o: {
+  seconds: number;
+  hosts?: number;
+  log?: (s: string) => void;
+}): Promise<ChaosReport> {
   const log = o.log ?? (() => {});
   const sims: Simulator[] = [];
   for (let i = 0; i < (o.hosts ?? 3); i++) sims.push(await startSimulator({ stepMs: 5 }));
@@ -34,7 +38,16 @@ export async function runChaos(o: { seconds: number; hosts?: number; log?: (s: s
   };
   let orch: ChildOrchestrator = await spawnOrchestrator(config);
   const ids: string[] = [];
-  const report: ChaosReport = { seconds: o.seconds, accepted: 0, completed: 0, failed: 0, cancelled: 0, lost: 0, hostCrashes: 0, orchestratorKills: 0 };
+  const report: ChaosReport = {
+    seconds: o.seconds,
+    accepted: 0,
+    completed: 0,
+    failed: 0,
+    cancelled: 0,
+    lost: 0,
+    hostCrashes: 0,
+    orchestratorKills: 0,
+  };
   const deadline = Date.now() + o.seconds * 1000;
   let restarting: Promise<void> | null = null;
 
@@ -45,7 +58,10 @@ export async function runChaos(o: { seconds: number; hosts?: number; log?: (s: s
         const res = await fetch(`${orch.url}/api/job`, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify({ workflow_id: "slow", parameters: { steps: 1 + Math.floor(Math.random() * 10) } }),
+          body: JSON.stringify({
+            workflow_id: "slow",
+            parameters: { steps: 1 + Math.floor(Math.random() * 10) },
+          }),
           signal: AbortSignal.timeout(5000),
         });
         if (res.status === 202) ids.push(((await res.json()) as { job_id: string }).job_id);
@@ -114,7 +130,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const i = process.argv.indexOf("--minutes");
   const minutes = i > 0 ? Number(process.argv[i + 1]) : 1;
   runChaos({ seconds: minutes * 60, log: (s) => console.log(`[chaos] ${s}`) }).then((r) => {
-    console.log(`jobs accepted ${r.accepted} / completed ${r.completed} / failed ${r.failed} / lost ${r.lost}`);
+    console.log(
+      `jobs accepted ${r.accepted} / completed ${r.completed} / failed ${r.failed} / lost ${r.lost}`,
+    );
     console.log(`host crashes ${r.hostCrashes}, orchestrator kills ${r.orchestratorKills}`);
     process.exit(r.lost === 0 ? 0 : 1);
   });

@@ -19,7 +19,13 @@ export function startDeliveryOrchestrator(c: DeliveryTestConfig): Promise<Runnin
     ...c,
     overrides: {
       ...c.overrides,
-      webhooks: { secret: SECRET, allowed_hosts: ["127.0.0.1"], backoff_s: 0.05, timeout_s: 2, ...c.webhooks },
+      webhooks: {
+        secret: SECRET,
+        allowed_hosts: ["127.0.0.1"],
+        backoff_s: 0.05,
+        timeout_s: 2,
+        ...c.webhooks,
+      },
       retention: { ...c.retention },
     },
   });

@@ -1,14 +1,18 @@
 // What happens when things break: a host forgetting its history, cancellation in every state, timeouts,
 // idempotent submits, and out-of-memory retries on a bigger host.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 let sim: Simulator;
 let orch: RunningOrchestrator;
-const slow = (steps: number, extra: Record<string, unknown> = {}) => ({ workflow_id: "slow", parameters: { steps }, ...extra });
+const slow = (steps: number, extra: Record<string, unknown> = {}) => ({
+  workflow_id: "slow",
+  parameters: { steps },
+  ...extra,
+});
 const ourPrompts = () => {
   const q = sim.getQueue();
   return [...q.running, ...q.pending].filter((i) => JSON.stringify(i[3]).includes("orchestrator"));
@@ -19,7 +23,11 @@ beforeAll(async () => {
   const dir = makeTestDir();
   writeWorkflow(dir, "slow", slowWorkflow);
   orch = await startOrchestrator({ dir, backends: [{ id: "s", url: sim.url }] });
-  await eventually(async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok", 10_000, "online");
+  await eventually(
+    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
+    10_000,
+    "online",
+  );
 });
 afterAll(async () => {
   await orch?.stop();
@@ -61,10 +69,18 @@ describe("cancellation", () => {
   it("a job waiting in the host's queue is removed from it", async () => {
     const blocker = await submit(orch.url, slow(60));
     const waiting = await submit(orch.url, slow(1));
-    const w = await waitForJob(orch.url, waiting, (j) => j.status === "dispatching" && ourPrompts().some((i) => i[1] === j.prompt_id));
+    const w = await waitForJob(
+      orch.url,
+      waiting,
+      (j) => j.status === "dispatching" && ourPrompts().some((i) => i[1] === j.prompt_id),
+    );
     const r = await api(orch.url, "DELETE", `/api/job/${waiting}`);
     expect(r.body.status).toBe("cancelled");
-    await eventually(() => !ourPrompts().some((i) => i[1] === w.prompt_id), 5000, "prompt removed from the host queue");
+    await eventually(
+      () => !ourPrompts().some((i) => i[1] === w.prompt_id),
+      5000,
+      "prompt removed from the host queue",
+    );
     await api(orch.url, "DELETE", `/api/job/${blocker}`);
   });
 
@@ -74,7 +90,13 @@ describe("cancellation", () => {
     const running = await waitForJob(orch.url, id, (j) => j.status === "running");
     expect((await api(orch.url, "DELETE", `/api/job/${id}`)).body.status).toBe("cancelled");
     await eventually(() => sim.stats.interrupts > before, 5000, "an interrupt");
-    await eventually(() => (sim.history[running.prompt_id] as { status?: { status_str?: string } } | undefined)?.status?.status_str === "error", 5000, "interrupted in history");
+    await eventually(
+      () =>
+        (sim.history[running.prompt_id] as { status?: { status_str?: string } } | undefined)?.status
+          ?.status_str === "error",
+      5000,
+      "interrupted in history",
+    );
     expect((await api(orch.url, "GET", `/api/job/${id}`)).body.status).toBe("cancelled");
   });
 });
@@ -111,12 +133,26 @@ describe("out of memory", () => {
     const big = await startSimulator({ stepMs: 2, vramTotalGb: 48, vramFreeGb: 40 });
     const dir = makeTestDir();
     writeWorkflow(dir, "slow", slowWorkflow);
-    const two = await startOrchestrator({ dir, backends: [{ id: "small", url: small.url }, { id: "big", url: big.url, enabled: false }] });
+    const two = await startOrchestrator({
+      dir,
+      backends: [
+        { id: "small", url: small.url },
+        { id: "big", url: big.url, enabled: false },
+      ],
+    });
     try {
-      await eventually(async () => (await api(two.url, "GET", "/api/backends")).body.backends[0].status === "online", 10_000, "online");
+      await eventually(
+        async () => (await api(two.url, "GET", "/api/backends")).body.backends[0].status === "online",
+        10_000,
+        "online",
+      );
       small.setFault({ kind: "oom" });
       const id = await submit(two.url, slow(2));
-      const afterOom = await waitForJob(two.url, id, (j) => j.attempt === 1 && (j.status === "retrying" || j.status === "queued"));
+      const afterOom = await waitForJob(
+        two.url,
+        id,
+        (j) => j.attempt === 1 && (j.status === "retrying" || j.status === "queued"),
+      );
       expect(afterOom.attempts[0].error.code).toBe("OUT_OF_MEMORY");
       await api(two.url, "POST", "/api/backends/big/enable");
       const job = await waitForJob(two.url, id);

@@ -2,10 +2,10 @@
 // the same database every job must still end completed, with outputs, and never run on two hosts at once.
 import { rmSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { api, submit, waitForJob } from "../helpers/api.js";
 import { type ChildOrchestrator, makeTestDir, spawnOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 const sims: Simulator[] = [];
 const dirs: string[] = [];
@@ -21,7 +21,10 @@ type Interval = { host: number; start: number; end: number };
 function executions(): Map<string, Interval[]> {
   const byJob = new Map<string, Interval[]>();
   sims.forEach((sim, host) => {
-    for (const entry of Object.values(sim.history) as { prompt: unknown[]; status?: { messages?: [string, { timestamp?: number }][] } }[]) {
+    for (const entry of Object.values(sim.history) as {
+      prompt: unknown[];
+      status?: { messages?: [string, { timestamp?: number }][] };
+    }[]) {
       const tag = (entry.prompt[3] as { orchestrator?: { job_id?: string } })?.orchestrator;
       const msgs = entry.status?.messages ?? [];
       const start = msgs.find((m) => m[0] === "execution_start")?.[1].timestamp;
@@ -44,7 +47,8 @@ describe("SIGKILL at random points", () => {
     const batches = [20, 15, 15];
     for (const n of batches) {
       child = await spawnOrchestrator(config);
-      for (let i = 0; i < n; i++) ids.push(await submit(child.url, { workflow_id: "slow", parameters: { steps: 2 + (i % 7) } }));
+      for (let i = 0; i < n; i++)
+        ids.push(await submit(child.url, { workflow_id: "slow", parameters: { steps: 2 + (i % 7) } }));
       await new Promise((r) => setTimeout(r, 50 + Math.random() * 400));
       await child.kill("SIGKILL");
     }

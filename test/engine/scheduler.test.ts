@@ -1,10 +1,10 @@
 // Late-binding dispatch across three simulated hosts: capabilities, node classes, models, load, priority,
 // drain, a host dying and coming back, and the per-host in-flight cap.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { invertGraph, slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 let a: Simulator;
 let b: Simulator;
@@ -24,7 +24,12 @@ beforeAll(async () => {
   const dir = makeTestDir();
   writeWorkflow(dir, "flux_only", { requires: ["flux"], graph: invertGraph() });
   writeWorkflow(dir, "custom_node", { graph: invertGraph("CustomUpscaler") });
-  writeWorkflow(dir, "needs_flux_model", { graph: { ...slowWorkflow.graph, "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "flux1-dev.safetensors" } } } });
+  writeWorkflow(dir, "needs_flux_model", {
+    graph: {
+      ...slowWorkflow.graph,
+      "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "flux1-dev.safetensors" } },
+    },
+  });
   writeWorkflow(dir, "slow", slowWorkflow);
   writeWorkflow(dir, "nowhere", { graph: invertGraph("NodeNobodyHas") });
   orch = await startOrchestrator({
@@ -35,13 +40,19 @@ beforeAll(async () => {
       { id: "c", url: c.url, capabilities: ["sdxl"] },
     ],
   });
-  await eventually(async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok", 10_000, "all hosts online");
+  await eventually(
+    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
+    10_000,
+    "all hosts online",
+  );
   // Sample every host's queue: none may ever hold more than max_inflight (2) of our prompts.
   sampler = setInterval(() => {
     for (const s of [a, b, c]) {
       try {
         const q = s.getQueue();
-        const ours = [...q.running, ...q.pending].filter((i) => JSON.stringify(i[3]).includes("orchestrator")).length;
+        const ours = [...q.running, ...q.pending].filter((i) =>
+          JSON.stringify(i[3]).includes("orchestrator"),
+        ).length;
         maxOurs = Math.max(maxOurs, ours);
       } catch {
         // a crashed host has no queue
@@ -67,7 +78,9 @@ describe("eligibility", () => {
   });
 
   it("a model file only one host lists sends the job there", async () => {
-    const ids = await Promise.all([1, 2].map(() => submit(orch.url, { workflow_id: "needs_flux_model", parameters: {} })));
+    const ids = await Promise.all(
+      [1, 2].map(() => submit(orch.url, { workflow_id: "needs_flux_model", parameters: {} })),
+    );
     for (const id of ids) expect(await backendOf(id)).toBe("b");
   });
 
@@ -82,16 +95,26 @@ describe("eligibility", () => {
 describe("load", () => {
   it("avoids a host with a foreign queue", async () => {
     a.addForeignPrompts(3, 40);
-    await eventually(async () => {
-      const r = await api(orch.url, "GET", "/api/backends");
-      return r.body.backends.find((x: { id: string }) => x.id === "a").foreign_queued >= 2;
-    }, 5000, "foreign queue seen");
-    const ids = await Promise.all([1, 2, 3, 4].map(() => submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } })));
+    await eventually(
+      async () => {
+        const r = await api(orch.url, "GET", "/api/backends");
+        return r.body.backends.find((x: { id: string }) => x.id === "a").foreign_queued >= 2;
+      },
+      5000,
+      "foreign queue seen",
+    );
+    const ids = await Promise.all(
+      [1, 2, 3, 4].map(() =>
+        submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } }),
+      ),
+    );
     for (const id of ids) expect(await backendOf(id)).not.toBe("a");
   });
 
   it("never holds more than max_inflight of our prompts on one host", async () => {
-    const ids = await Promise.all(Array.from({ length: 18 }, () => submit(orch.url, { workflow_id: "slow", parameters: { steps: 3 } })));
+    const ids = await Promise.all(
+      Array.from({ length: 18 }, () => submit(orch.url, { workflow_id: "slow", parameters: { steps: 3 } })),
+    );
     for (const id of ids) expect((await waitForJob(orch.url, id)).status).toBe("completed");
     expect(maxOurs).toBeGreaterThan(0);
     expect(maxOurs).toBeLessThanOrEqual(2);
@@ -106,11 +129,20 @@ describe("runtime control", () => {
     await waitForJob(orch.url, long, (j) => j.status === "running");
     const d = await api(orch.url, "POST", "/api/backends/b/drain");
     expect(d.body.state).toBe("draining");
-    const other = await submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+    const other = await submit(orch.url, {
+      workflow_id: "invert_image",
+      parameters: { width: 8, height: 8 },
+    });
     expect(await backendOf(other)).not.toBe("b");
     const finished = await waitForJob(orch.url, long);
     expect(finished).toMatchObject({ status: "completed", backend_id: "b", attempt: 1 });
-    await eventually(async () => (await api(orch.url, "GET", "/api/backends")).body.backends.find((x: { id: string }) => x.id === "b").state === "drained", 5000, "drained");
+    await eventually(
+      async () =>
+        (await api(orch.url, "GET", "/api/backends")).body.backends.find((x: { id: string }) => x.id === "b")
+          .state === "drained",
+      5000,
+      "drained",
+    );
     expect((await api(orch.url, "POST", "/api/backends/b/enable")).body.state).toBe("online");
     expectError(await api(orch.url, "POST", "/api/backends/zzz/drain"), 404, "BACKEND_NOT_FOUND");
   });
@@ -123,11 +155,16 @@ describe("priority", () => {
     writeWorkflow(dir, "slow", slowWorkflow);
     const one = await startOrchestrator({ dir, backends: [{ id: "only", url: sim.url, max_inflight: 1 }] });
     try {
-      await eventually(async () => (await api(one.url, "GET", "/api/health")).body.status === "ok", 10_000, "online");
+      await eventually(
+        async () => (await api(one.url, "GET", "/api/health")).body.status === "ok",
+        10_000,
+        "online",
+      );
       const blocker = await submit(one.url, { workflow_id: "slow", parameters: { steps: 20 } });
       await waitForJob(one.url, blocker, (j) => j.status !== "queued");
       const low = [];
-      for (let i = 0; i < 3; i++) low.push(await submit(one.url, { workflow_id: "slow", parameters: { steps: 1 } }));
+      for (let i = 0; i < 3; i++)
+        low.push(await submit(one.url, { workflow_id: "slow", parameters: { steps: 1 } }));
       const high = await submit(one.url, { workflow_id: "slow", parameters: { steps: 1 }, priority: 10 });
       const jobs = await Promise.all([high, ...low].map((id) => waitForJob(one.url, id)));
       const started = jobs.map((j) => j.attempts[0].started_at as string);
@@ -147,17 +184,38 @@ describe("a host that dies", () => {
     const onHost = await waitForJob(orch.url, running, (j) => j.status === "running");
     const victim = { a, b, c }[onHost.backend_id as "a" | "b" | "c"];
     await victim.crash();
-    await eventually(async () => (await api(orch.url, "GET", "/api/backends")).body.backends.find((x: { id: string }) => x.id === onHost.backend_id).status === "offline", 5000, "offline");
+    await eventually(
+      async () =>
+        (await api(orch.url, "GET", "/api/backends")).body.backends.find(
+          (x: { id: string }) => x.id === onHost.backend_id,
+        ).status === "offline",
+      5000,
+      "offline",
+    );
     const done = await waitForJob(orch.url, running, undefined, 30_000);
     expect(done.status).toBe("completed");
     expect(done.backend_id).not.toBe(onHost.backend_id);
     expect(done.attempt).toBe(2);
 
     await victim.restart();
-    await eventually(async () => (await api(orch.url, "GET", "/api/backends")).body.backends.find((x: { id: string }) => x.id === onHost.backend_id).status === "online", 10_000, "back online");
-    await eventually(async () => {
-      const id = await submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
-      return (await backendOf(id)) === onHost.backend_id;
-    }, 10_000, "the host to get work again");
+    await eventually(
+      async () =>
+        (await api(orch.url, "GET", "/api/backends")).body.backends.find(
+          (x: { id: string }) => x.id === onHost.backend_id,
+        ).status === "online",
+      10_000,
+      "back online",
+    );
+    await eventually(
+      async () => {
+        const id = await submit(orch.url, {
+          workflow_id: "invert_image",
+          parameters: { width: 8, height: 8 },
+        });
+        return (await backendOf(id)) === onHost.backend_id;
+      },
+      10_000,
+      "the host to get work again",
+    );
   });
 });

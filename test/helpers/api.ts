@@ -1,7 +1,13 @@
 // Small HTTP helpers for talking to the Orchestrator under test.
 import { expect } from "vitest";
 
-export async function api(base: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+export async function api(
+  base: string,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+) {
   const res = await fetch(`${base}${path}`, {
     method,
     headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
@@ -19,28 +25,43 @@ export async function api(base: string, method: string, path: string, body?: unk
 
 export async function submit(base: string, manifest: unknown, headers: Record<string, string> = {}) {
   const r = await api(base, "POST", "/api/job", manifest, headers);
-  if (r.status !== 202 && r.status !== 200) throw new Error(`submit failed ${r.status}: ${JSON.stringify(r.body)}`);
+  if (r.status !== 202 && r.status !== 200)
+    throw new Error(`submit failed ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body.job_id as string;
 }
 
 /** Polls GET /api/job/:id until `pred` holds (bounded: fails the test after `timeoutMs`). */
-export async function waitForJob(base: string, id: string, pred: (job: any) => boolean = isDone, timeoutMs = 20_000) {
+export async function waitForJob(
+  base: string,
+  id: string,
+  pred: (job: any) => boolean = isDone,
+  timeoutMs = 20_000,
+) {
   const deadline = Date.now() + timeoutMs;
   let last: any = null;
   while (Date.now() < deadline) {
     const r = await api(base, "GET", `/api/job/${id}`);
     last = r.body;
     if (r.status === 200 && pred(last)) return last;
-    if (r.status === 200 && isDone(last)) throw new Error(`job ${id} ended ${last.status} before the expected state: ${JSON.stringify(last).slice(0, 600)}`);
+    if (r.status === 200 && isDone(last))
+      throw new Error(
+        `job ${id} ended ${last.status} before the expected state: ${JSON.stringify(last).slice(0, 600)}`,
+      );
     await new Promise((res) => setTimeout(res, 25));
   }
-  throw new Error(`job ${id} did not reach the expected state in time; last: ${JSON.stringify(last)?.slice(0, 600)}`);
+  throw new Error(
+    `job ${id} did not reach the expected state in time; last: ${JSON.stringify(last)?.slice(0, 600)}`,
+  );
 }
 
 export const isDone = (j: any) => ["completed", "failed", "cancelled"].includes(j.status);
 
 /** Polls until `fn` returns a truthy value (bounded). */
-export async function eventually<T>(fn: () => Promise<T> | T, timeoutMs = 10_000, what = "condition"): Promise<NonNullable<T>> {
+export async function eventually<T>(
+  fn: () => Promise<T> | T,
+  timeoutMs = 10_000,
+  what = "condition",
+): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();

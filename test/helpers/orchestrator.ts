@@ -72,7 +72,11 @@ export interface RunningOrchestrator {
 export async function startOrchestrator(c: TestConfig): Promise<RunningOrchestrator> {
   const dir = c.dir ?? makeTestDir();
   const config = parseConfig(testConfigObject(c, dir), "test-config", dir);
-  const log = createLogger({ level: config.log_level, logDir: config.log_dir, stdout: process.env.TEST_LOG_LEVEL !== undefined });
+  const log = createLogger({
+    level: config.log_level,
+    logDir: config.log_dir,
+    stdout: process.env.TEST_LOG_LEVEL !== undefined,
+  });
   const app = new Orchestrator(config, log);
   const { url } = await app.start();
   return {
@@ -101,10 +105,14 @@ export async function spawnOrchestrator(c: TestConfig & { dir: string }): Promis
   (cfg.server as Record<string, unknown>).port = c.overrides?.server?.port ?? 0;
   cfg.log_level = "info";
   writeFileSync(file, stringify(cfg));
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "src", "main.ts"), "--config", file], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(REPO, "src", "main.ts"), "--config", file],
+    {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   let stderr = "";
   child.stderr!.on("data", (d) => {
@@ -122,7 +130,9 @@ export async function spawnOrchestrator(c: TestConfig & { dir: string }): Promis
       }
     };
     child.stdout!.on("data", onData);
-    void exited.then((code) => reject(new Error(`orchestrator exited (${code}) before listening: ${stderr}`)));
+    void exited.then((code) =>
+      reject(new Error(`orchestrator exited (${code}) before listening: ${stderr}`)),
+    );
   });
   return {
     url,

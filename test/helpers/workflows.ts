@@ -21,7 +21,21 @@ export function invertGraph(custom?: string) {
 export const slowWorkflow = {
   parameters: { steps: { type: "integer", targets: ["3.steps"], default: 10 } },
   graph: {
-    "3": { class_type: "KSampler", inputs: { seed: 1, steps: 10, cfg: 7, sampler_name: "euler", scheduler: "normal", denoise: 1, model: ["4", 0], positive: ["6", 0], negative: ["6", 0], latent_image: ["5", 0] } },
+    "3": {
+      class_type: "KSampler",
+      inputs: {
+        seed: 1,
+        steps: 10,
+        cfg: 7,
+        sampler_name: "euler",
+        scheduler: "normal",
+        denoise: 1,
+        model: ["4", 0],
+        positive: ["6", 0],
+        negative: ["6", 0],
+        latent_image: ["5", 0],
+      },
+    },
     "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "sd_xl_base_1.0.safetensors" } },
     "5": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
     "6": { class_type: "CLIPTextEncode", inputs: { text: "x", clip: ["4", 1] } },

@@ -7,10 +7,16 @@ import { api, eventually } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator, type TestConfig } from "../helpers/orchestrator.js";
 
 /** startOrchestrator with a `media` section, waiting until its backends (if any) are online. */
-export async function startMediaOrchestrator(c: TestConfig & { media?: Record<string, unknown> }): Promise<RunningOrchestrator> {
+export async function startMediaOrchestrator(
+  c: TestConfig & { media?: Record<string, unknown> },
+): Promise<RunningOrchestrator> {
   const orch = await startOrchestrator({ ...c, overrides: { ...c.overrides, media: { ...c.media } } });
   if (c.backends.length > 0) {
-    await eventually(async () => (await api(orch.url, "GET", "/api/health")).body?.status === "ok", 10_000, "backend online");
+    await eventually(
+      async () => (await api(orch.url, "GET", "/api/health")).body?.status === "ok",
+      10_000,
+      "backend online",
+    );
   }
   return orch;
 }
@@ -82,7 +88,6 @@ export async function postForm(base: string, parts: FormPart[], query = "") {
     headers: { "content-type": contentType },
     body,
   });
-  // biome-ignore lint/suspicious/noExplicitAny: a JSON answer of either shape (job or error), as api() gives
   return { status: res.status, body: (await res.json()) as any };
 }
 

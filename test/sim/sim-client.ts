@@ -99,7 +99,6 @@ export async function connectWs(
 }
 
 /** Test code pokes into responses freely, so bodies are loosely typed. */
-// biome-ignore lint/suspicious/noExplicitAny: ad hoc inspection of JSON bodies in tests
 type Json = any;
 
 export async function getJson(baseUrl: string, path: string): Promise<{ status: number; body: Json }> {

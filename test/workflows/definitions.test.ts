@@ -2,10 +2,10 @@
 // discovery with a JSON Schema, and reproducible seeds.
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { invertGraph, slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
+import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 let sim: Simulator;
 let orch: RunningOrchestrator;
@@ -17,7 +17,12 @@ const typed = {
     steps: { type: "integer", targets: ["3.steps"], default: 4, min: 1, max: 50 },
     cfg: { type: "number", targets: ["3.cfg"], default: 7, min: 0, max: 30 },
     seed: { type: "seed", targets: ["3.seed", "13.seed"] },
-    sampler: { type: "enum", targets: ["3.sampler_name", "13.sampler_name"], choices: ["euler", "dpmpp_2m"], default: "euler" },
+    sampler: {
+      type: "enum",
+      targets: ["3.sampler_name", "13.sampler_name"],
+      choices: ["euler", "dpmpp_2m"],
+      default: "euler",
+    },
     fast: { type: "boolean", targets: ["3.denoise_flag"], default: false },
     prompt: { type: "string", targets: ["6.text"], required: true },
   },
@@ -29,7 +34,11 @@ const typed = {
 };
 
 const bareExport = {
-  "1": { class_type: "EmptyImage", inputs: { width: 8, height: 8, batch_size: 1, color: 0 }, _meta: { title: "Canvas Size" } },
+  "1": {
+    class_type: "EmptyImage",
+    inputs: { width: 8, height: 8, batch_size: 1, color: 0 },
+    _meta: { title: "Canvas Size" },
+  },
   "2": { class_type: "ImageInvert", inputs: { image: ["1", 0] } },
   "3": { class_type: "SaveImage", inputs: { images: ["2", 0], filename_prefix: "bare" } },
 };
@@ -39,12 +48,29 @@ beforeAll(async () => {
   const dir = makeTestDir();
   writeWorkflow(dir, "typed", typed);
   writeWorkflow(dir, "bare", bareExport);
-  writeWorkflow(dir, "ui_format", { last_node_id: 3, nodes: [{ id: 1, type: "EmptyImage" }], links: [], version: 0.4 });
-  writeWorkflow(dir, "broken_target", { parameters: { w: { type: "integer", targets: ["99.width"] } }, graph: invertGraph() });
-  writeWorkflow(dir, "broken_default", { parameters: { w: { type: "integer", targets: ["1.width"], default: 5, min: 10 } }, graph: invertGraph() });
-  writeWorkflow(dir, "broken_link", { graph: { ...invertGraph(), "2": { class_type: "ImageInvert", inputs: { image: ["42", 0] } } } });
+  writeWorkflow(dir, "ui_format", {
+    last_node_id: 3,
+    nodes: [{ id: 1, type: "EmptyImage" }],
+    links: [],
+    version: 0.4,
+  });
+  writeWorkflow(dir, "broken_target", {
+    parameters: { w: { type: "integer", targets: ["99.width"] } },
+    graph: invertGraph(),
+  });
+  writeWorkflow(dir, "broken_default", {
+    parameters: { w: { type: "integer", targets: ["1.width"], default: 5, min: 10 } },
+    graph: invertGraph(),
+  });
+  writeWorkflow(dir, "broken_link", {
+    graph: { ...invertGraph(), "2": { class_type: "ImageInvert", inputs: { image: ["42", 0] } } },
+  });
   orch = await startOrchestrator({ dir, backends: [{ id: "s", url: sim.url }] });
-  await eventually(async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok", 10_000, "online");
+  await eventually(
+    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
+    10_000,
+    "online",
+  );
 });
 afterAll(async () => {
   await orch?.stop();
@@ -52,7 +78,10 @@ afterAll(async () => {
 });
 
 const bad = async (parameters: Record<string, unknown>, field: string) => {
-  const r = await api(orch.url, "POST", "/api/job", { workflow_id: "typed", parameters: { prompt: "p", ...parameters } });
+  const r = await api(orch.url, "POST", "/api/job", {
+    workflow_id: "typed",
+    parameters: { prompt: "p", ...parameters },
+  });
   expectError(r, 400, "PARAMETER_INVALID");
   expect(r.body.error.details.fields.map((f: { field: string }) => f.field)).toContain(`parameters.${field}`);
   return r.body.error.details.fields as { field: string; message: string }[];
@@ -74,17 +103,37 @@ describe("parameter types", () => {
   });
 
   it("reports every problem at once, including a missing required one", async () => {
-    const r = await api(orch.url, "POST", "/api/job", { workflow_id: "typed", parameters: { steps: 0, cfg: "x", nope: 1 } });
+    const r = await api(orch.url, "POST", "/api/job", {
+      workflow_id: "typed",
+      parameters: { steps: 0, cfg: "x", nope: 1 },
+    });
     const fields = r.body.error.details.fields.map((f: { field: string }) => f.field).sort();
     expect(fields).toEqual(["parameters.cfg", "parameters.nope", "parameters.prompt", "parameters.steps"]);
   });
 
   it("accepts good values of every type and patches every target of a parameter", async () => {
-    const id = await submit(orch.url, { workflow_id: "typed", parameters: { prompt: "p", label: "lbl", steps: 3, cfg: 6.5, seed: 1234, sampler: "dpmpp_2m", fast: true } });
+    const id = await submit(orch.url, {
+      workflow_id: "typed",
+      parameters: {
+        prompt: "p",
+        label: "lbl",
+        steps: 3,
+        cfg: 6.5,
+        seed: 1234,
+        sampler: "dpmpp_2m",
+        fast: true,
+      },
+    });
     const job = await waitForJob(orch.url, id);
     expect(job.status).toBe("completed");
     const { graph } = (await api(orch.url, "GET", `/api/job/${id}?include=graph`)).body;
-    expect(graph["3"].inputs).toMatchObject({ steps: 3, cfg: 6.5, seed: 1234, sampler_name: "dpmpp_2m", denoise_flag: true });
+    expect(graph["3"].inputs).toMatchObject({
+      steps: 3,
+      cfg: 6.5,
+      seed: 1234,
+      sampler_name: "dpmpp_2m",
+      denoise_flag: true,
+    });
     expect(graph["13"].inputs).toMatchObject({ seed: 1234, sampler_name: "dpmpp_2m" });
     expect(graph["9"].inputs.filename_prefix).toBe(`lbl_${id}`);
   });
@@ -98,9 +147,16 @@ describe("parameter types", () => {
     expect(jobA.graph["13"].inputs.seed).toBe(seed);
     const b = await submit(orch.url, { workflow_id: "typed", parameters: { prompt: "p", seed } });
     const jobB = (await api(orch.url, "GET", `/api/job/${b}?include=graph`)).body;
-    const strip = (g: Record<string, { inputs: Record<string, unknown> }>) => JSON.stringify(g).replaceAll(a, "").replaceAll(b, "");
+    const strip = (g: Record<string, { inputs: Record<string, unknown> }>) =>
+      JSON.stringify(g).replaceAll(a, "").replaceAll(b, "");
     expect(strip(jobB.graph)).toBe(strip(jobA.graph));
-    const c = (await api(orch.url, "GET", `/api/job/${await submit(orch.url, { workflow_id: "typed", parameters: { prompt: "p" } })}`)).body;
+    const c = (
+      await api(
+        orch.url,
+        "GET",
+        `/api/job/${await submit(orch.url, { workflow_id: "typed", parameters: { prompt: "p" } })}`,
+      )
+    ).body;
     expect(c.parameters.seed).not.toBe(seed);
   });
 });
@@ -109,8 +165,13 @@ describe("file formats", () => {
   it("a bare API export loads with NODE.INPUT, title and input-name parameters", async () => {
     const wf = (await api(orch.url, "GET", "/api/workflows/bare")).body;
     expect(wf.format).toBe("api_export");
-    expect(Object.keys(wf.parameters)).toEqual(expect.arrayContaining(["1.width", "canvas_size.width", "width", "3.filename_prefix"]));
-    const id = await submit(orch.url, { workflow_id: "bare", parameters: { "canvas_size.width": 16, height: 12 } });
+    expect(Object.keys(wf.parameters)).toEqual(
+      expect.arrayContaining(["1.width", "canvas_size.width", "width", "3.filename_prefix"]),
+    );
+    const id = await submit(orch.url, {
+      workflow_id: "bare",
+      parameters: { "canvas_size.width": 16, height: 12 },
+    });
     expect((await waitForJob(orch.url, id)).status).toBe("completed");
     const { graph } = (await api(orch.url, "GET", `/api/job/${id}?include=graph`)).body;
     expect(graph["1"].inputs).toMatchObject({ width: 16, height: 12 });
@@ -121,7 +182,11 @@ describe("file formats", () => {
     const ui = list.find((w: { id: string }) => w.id === "ui_format");
     expect(ui.valid).toBe(false);
     expect(ui.errors[0]).toContain("Export (API)");
-    expectError(await api(orch.url, "POST", "/api/job", { workflow_id: "ui_format" }), 409, "WORKFLOW_INVALID");
+    expectError(
+      await api(orch.url, "POST", "/api/job", { workflow_id: "ui_format" }),
+      409,
+      "WORKFLOW_INVALID",
+    );
   });
 
   it("broken files are listed as invalid with reasons while the others work", async () => {
@@ -130,7 +195,8 @@ describe("file formats", () => {
     expect(byId.broken_target.errors.join()).toContain('"99"');
     expect(byId.broken_default.errors.join()).toContain("default");
     expect(byId.broken_link.errors.join()).toContain('"42"');
-    for (const ok of ["typed", "bare", "invert_image", "txt2img_basic", "scale_image"]) expect(byId[ok].valid).toBe(true);
+    for (const ok of ["typed", "bare", "invert_image", "txt2img_basic", "scale_image"])
+      expect(byId[ok].valid).toBe(true);
     expectError(await api(orch.url, "GET", "/api/workflows/broken_link"), 409, "WORKFLOW_INVALID");
     expectError(await api(orch.url, "GET", "/api/workflows/none"), 404, "WORKFLOW_NOT_FOUND");
   });
@@ -143,7 +209,9 @@ describe("discovery", () => {
       const wf = (await api(orch.url, "GET", `/api/workflows/${id}`)).body;
       const validate = ajv.compile(wf.parameters_schema);
       const defaults: Record<string, unknown> = {};
-      for (const [name, p] of Object.entries(wf.parameters as Record<string, { default?: unknown; required: boolean; type: string }>)) {
+      for (const [name, p] of Object.entries(
+        wf.parameters as Record<string, { default?: unknown; required: boolean; type: string }>,
+      )) {
         if (p.default !== undefined) defaults[name] = p.default;
         else if (p.required) defaults[name] = p.type === "image" ? "aGVsbG8=" : "a prompt";
       }
@@ -157,21 +225,43 @@ describe("discovery", () => {
 
 describe("hot reload", () => {
   it("adds, changes and deletes workflows without a restart; accepted jobs keep their version", async () => {
-    writeWorkflow(orch.dir, "hot", { parameters: { w: { type: "integer", targets: ["1.width"], default: 8 } }, graph: invertGraph() });
-    await eventually(async () => (await api(orch.url, "GET", "/api/workflows/hot")).status === 200, 3000, "added");
+    writeWorkflow(orch.dir, "hot", {
+      parameters: { w: { type: "integer", targets: ["1.width"], default: 8 } },
+      graph: invertGraph(),
+    });
+    await eventually(
+      async () => (await api(orch.url, "GET", "/api/workflows/hot")).status === 200,
+      3000,
+      "added",
+    );
     const v1 = (await api(orch.url, "GET", "/api/workflows/hot")).body.version;
 
     await api(orch.url, "POST", "/api/backends/s/disable");
     const accepted = await submit(orch.url, { workflow_id: "hot", parameters: { w: 9 } });
-    writeWorkflow(orch.dir, "hot", { parameters: { width: { type: "integer", targets: ["1.width"], default: 8 } }, graph: invertGraph() });
-    await eventually(async () => (await api(orch.url, "GET", "/api/workflows/hot")).body.version !== v1, 3000, "changed");
-    expectError(await api(orch.url, "POST", "/api/job", { workflow_id: "hot", parameters: { w: 9 } }), 400, "PARAMETER_INVALID");
+    writeWorkflow(orch.dir, "hot", {
+      parameters: { width: { type: "integer", targets: ["1.width"], default: 8 } },
+      graph: invertGraph(),
+    });
+    await eventually(
+      async () => (await api(orch.url, "GET", "/api/workflows/hot")).body.version !== v1,
+      3000,
+      "changed",
+    );
+    expectError(
+      await api(orch.url, "POST", "/api/job", { workflow_id: "hot", parameters: { w: 9 } }),
+      400,
+      "PARAMETER_INVALID",
+    );
     await api(orch.url, "POST", "/api/backends/s/enable");
     const old = await waitForJob(orch.url, accepted);
     expect(old).toMatchObject({ status: "completed", workflow_version: v1 });
 
     const { rmSync } = await import("node:fs");
     rmSync(`${orch.dir}/data/workflows/hot.json`);
-    await eventually(async () => (await api(orch.url, "GET", "/api/workflows/hot")).status === 404, 3000, "deleted");
+    await eventually(
+      async () => (await api(orch.url, "GET", "/api/workflows/hot")).status === 404,
+      3000,
+      "deleted",
+    );
   });
 });

@@ -3,7 +3,10 @@ import type { FastifyInstance } from "fastify";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import type { Scheduler } from "../../core/engine/scheduler.js";
 
-export async function healthRoutes(app: FastifyInstance, o: { jobs: JobManager; scheduler: Scheduler; version: string; startedAt: number }): Promise<void> {
+export async function healthRoutes(
+  app: FastifyInstance,
+  o: { jobs: JobManager; scheduler: Scheduler; version: string; startedAt: number },
+): Promise<void> {
   app.get("/api/health", async (_req, reply) => {
     let database = true;
     let counts = { queued: 0, running: 0, dispatching: 0, retrying: 0 };

@@ -4,7 +4,7 @@ import { stat } from "node:fs/promises";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
-import { JOB_STATUSES, type Job, ManifestSchema, manifestToProject, isTerminal } from "../../core/models.js";
+import { isTerminal, JOB_STATUSES, type Job, ManifestSchema, manifestToProject } from "../../core/models.js";
 import type { FileStore } from "../../core/storage/file-store.js";
 import type { OutputRetention } from "../../core/storage/retention.js";
 import type { WebhookDispatcher } from "../../core/webhooks/webhook-dispatcher.js";
@@ -12,7 +12,11 @@ import { AppError } from "../../errors.js";
 import { parseByteRange } from "../byte-range.js";
 import { parseOrThrow } from "../error-handler.js";
 import { baseUrlOf, jobView } from "../job-view.js";
-import { manifestFromMultipart, type MultipartSubmitOptions, registerMultipart } from "../multipart-manifest.js";
+import {
+  type MultipartSubmitOptions,
+  manifestFromMultipart,
+  registerMultipart,
+} from "../multipart-manifest.js";
 
 export interface JobRouteOptions {
   jobs: JobManager;
@@ -30,7 +34,12 @@ const SubmitQuery = z.object({ wait: z.coerce.number().min(0).optional() });
 const JobQuery = z.object({ include: z.string().optional() });
 const StatusList = z
   .string()
-  .transform((s) => s.split(",").map((x) => x.trim()).filter(Boolean))
+  .transform((s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
   .pipe(z.array(z.enum(JOB_STATUSES)));
 
 export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promise<void> {
@@ -38,7 +47,11 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     status: StatusList.optional(),
     workflow_id: z.string().optional(),
     limit: z.coerce.number().int().min(1).max(o.listLimitMax).default(50),
-    cursor: z.string().regex(/^\d+$/, "expected the next_cursor of a previous page").transform(Number).optional(),
+    cursor: z
+      .string()
+      .regex(/^\d+$/, "expected the next_cursor of a previous page")
+      .transform(Number)
+      .optional(),
   });
   const base = (req: Parameters<typeof baseUrlOf>[0]) => baseUrlOf(req, o.publicUrl);
   await registerMultipart(app, o.multipart);
@@ -47,7 +60,9 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     const query = parseOrThrow(SubmitQuery, req.query, "query");
     const body = req.isMultipart() ? await manifestFromMultipart(req, o.multipart) : req.body;
     if (body === undefined || body === null || typeof body !== "object" || Array.isArray(body)) {
-      throw new AppError("VALIDATION_FAILED", "The body must be a JSON object (a job manifest)", { fields: [{ field: "body", message: "expected a JSON object" }] });
+      throw new AppError("VALIDATION_FAILED", "The body must be a JSON object (a job manifest)", {
+        fields: [{ field: "body", message: "expected a JSON object" }],
+      });
     }
     const manifest = parseOrThrow(ManifestSchema, body, "");
     if (manifest.webhook_url) o.webhooks.assertAllowed(manifest.webhook_url);
@@ -58,8 +73,11 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     if (wait > 0) {
       // reply.raw, not req.raw: a request emits "close" as soon as its body is read.
       const finished = await waitForEnd(o.jobs, job.id, wait * 1000, reply.raw);
-      if (isTerminal(finished.status)) return reply.code(200).send(jobView(finished, base(req), { attempts: o.jobs.attempts(job.id) }));
-      return reply.code(202).send({ ...jobView(finished, base(req)), message: `Job still ${finished.status} after ${wait} s` });
+      if (isTerminal(finished.status))
+        return reply.code(200).send(jobView(finished, base(req), { attempts: o.jobs.attempts(job.id) }));
+      return reply
+        .code(202)
+        .send({ ...jobView(finished, base(req)), message: `Job still ${finished.status} after ${wait} s` });
     }
     return reply.code(created ? 202 : 200).send({
       job_id: job.id,
@@ -83,7 +101,12 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
 
   app.get("/api/jobs", async (req) => {
     const q = parseOrThrow(ListQuery, req.query, "query");
-    const page = o.jobs.list({ statuses: q.status, workflow_id: q.workflow_id, limit: q.limit, cursor: q.cursor });
+    const page = o.jobs.list({
+      statuses: q.status,
+      workflow_id: q.workflow_id,
+      limit: q.limit,
+      cursor: q.cursor,
+    });
     return { jobs: page.jobs.map((j) => jobView(j, base(req))), next_cursor: page.next_cursor };
   });
 
@@ -101,14 +124,23 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
   });
 
   app.get("/api/job/:id/outputs/:filename", async (req, reply) => {
-    const { id, filename } = parseOrThrow(IdParams.extend({ filename: z.string().min(1) }), req.params, "params");
+    const { id, filename } = parseOrThrow(
+      IdParams.extend({ filename: z.string().min(1) }),
+      req.params,
+      "params",
+    );
     const job = o.jobs.get(id);
-    if (job.outputs_expired) throw new AppError("OUTPUTS_EXPIRED", `The outputs of job ${id} were deleted`, { job_id: id });
+    if (job.outputs_expired)
+      throw new AppError("OUTPUTS_EXPIRED", `The outputs of job ${id} were deleted`, { job_id: id });
     const output = job.outputs.find((x) => x.filename === filename);
     const file = output ? o.files.resolve("outputs", id, filename) : null;
     const st = file ? await stat(file).catch(() => null) : null;
     if (!output || !file || !st) {
-      throw new AppError("OUTPUT_NOT_FOUND", `Job ${id} has no output "${filename}"`, { job_id: id, filename, available: job.outputs.map((x) => x.filename) });
+      throw new AppError("OUTPUT_NOT_FOUND", `Job ${id} has no output "${filename}"`, {
+        job_id: id,
+        filename,
+        available: job.outputs.map((x) => x.filename),
+      });
     }
     const etag = `"${output.sha256}"`;
     // An If-Range naming another version of the file asks for all of it.
@@ -118,7 +150,11 @@ export async function jobRoutes(app: FastifyInstance, o: JobRouteOptions): Promi
     if (range.kind === "unsatisfiable") {
       reply.header("content-range", `bytes */${st.size}`);
       const message = `Range "${req.headers.range}" is outside the ${st.size} bytes of "${filename}"`;
-      throw new AppError("RANGE_NOT_SATISFIABLE", message, { field: "range", range: req.headers.range, size: st.size });
+      throw new AppError("RANGE_NOT_SATISFIABLE", message, {
+        field: "range",
+        range: req.headers.range,
+        size: st.size,
+      });
     }
     reply.header("etag", etag);
     reply.header("cache-control", "private, max-age=31536000, immutable");
@@ -144,7 +180,11 @@ function waitForEnd(jobs: JobManager, id: string, ms: number, raw: NodeJS.EventE
       resolve(jobs.get(id));
     };
     const unsubscribe = jobs.events.subscribe((e) => {
-      if (e.job_id === id && (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.cancelled")) finish();
+      if (
+        e.job_id === id &&
+        (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.cancelled")
+      )
+        finish();
     });
     const timer = setTimeout(finish, ms);
     raw.once("close", finish);

@@ -54,7 +54,9 @@ export async function workflowRoutes(app: FastifyInstance, o: { workflows: Workf
     const params = parameterSummary(wf);
     return {
       ...summary(wf),
-      parameters: Object.fromEntries(Object.entries(wf.parameters).map(([n, p]) => [n, { ...params[n], targets: p.targets }])),
+      parameters: Object.fromEntries(
+        Object.entries(wf.parameters).map(([n, p]) => [n, { ...params[n], targets: p.targets }]),
+      ),
       parameters_schema: parametersJsonSchema(wf),
     };
   });

@@ -8,9 +8,9 @@ import type { BackendMonitor, BackendState } from "../../backends/monitor.js";
 import type { HistoryEntry, WsMessage } from "../../backends/protocol.js";
 import type { ApiGraph, Job, JobError, JobOutput, JobProgress } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
+import { classifyRejection, executionFailure } from "./failure.js";
 import { setInput } from "./graph-patch.js";
 import { OutputCollector } from "./output-collector.js";
-import { classifyRejection, executionFailure } from "./failure.js";
 
 export type AttemptOutcome =
   | { kind: "completed" }
@@ -62,7 +62,15 @@ export class Attempt {
   ) {
     this.promptId = job.prompt_id!;
     this.log = hooks.log.child({ job_id: job.id, backend_id: monitor.id, attempt: job.attempt });
-    this.collector = new OutputCollector(job.id, monitor.client, hooks.files, this.abort.signal, (o) => hooks.onOutput(o), this.log, job.outputs);
+    this.collector = new OutputCollector(
+      job.id,
+      monitor.client,
+      hooks.files,
+      this.abort.signal,
+      (o) => hooks.onOutput(o),
+      this.log,
+      job.outputs,
+    );
   }
 
   get prompt(): string {
@@ -86,9 +94,14 @@ export class Attempt {
   stop(reason: StopReason): void {
     if (this.finished || this.stopReason) return;
     this.stopReason = reason;
-    if (reason === "shutdown") return this.finish({ kind: "detached" });
+    if (reason === "shutdown") {
+      this.finish({ kind: "detached" });
+      return;
+    }
     void this.removeFromHost().finally(() =>
-      this.finish(reason === "cancel" ? { kind: "cancelled" } : { kind: "failed", error: timeoutError(this.job) }),
+      this.finish(
+        reason === "cancel" ? { kind: "cancelled" } : { kind: "failed", error: timeoutError(this.job) },
+      ),
     );
   }
 
@@ -98,7 +111,13 @@ export class Attempt {
       const graph: ApiGraph = structuredClone(this.job.graph);
       for (const input of this.job.inputs) {
         const bytes = await readFile(input.file);
-        const ref = await client.uploadImage(bytes, `${this.job.id}_${input.filename}`, input.content_type, { overwrite: true }, this.abort.signal);
+        const ref = await client.uploadImage(
+          bytes,
+          `${this.job.id}_${input.filename}`,
+          input.content_type,
+          { overwrite: true },
+          this.abort.signal,
+        );
         const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
         for (const t of input.targets) setInput(graph, t, name);
       }
@@ -107,7 +126,9 @@ export class Attempt {
         {
           clientId: this.monitor.clientId,
           promptId: this.promptId,
-          extraData: { orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt } },
+          extraData: {
+            orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt },
+          },
         },
         this.abort.signal,
       );
@@ -125,9 +146,15 @@ export class Attempt {
         return this.finish({ kind: "failed", error: r.error });
       }
       if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-        return this.finish({ kind: "failed", error: { code: "MEDIA_INVALID", message: `input file is gone: ${(err as Error).message}` } });
+        return this.finish({
+          kind: "failed",
+          error: { code: "MEDIA_INVALID", message: `input file is gone: ${(err as Error).message}` },
+        });
       }
-      return this.finish({ kind: "retry", error: { code: "BACKEND_UNAVAILABLE", message: (err as Error).message } });
+      return this.finish({
+        kind: "retry",
+        error: { code: "BACKEND_UNAVAILABLE", message: (err as Error).message },
+      });
     }
   }
 
@@ -183,7 +210,8 @@ export class Attempt {
         this.progress(String(d.node ?? ""), Number(d.value) || 0, Number(d.max) || 1);
         break;
       case "executed":
-        if (d.output && typeof d.output === "object") this.collector.add(String(d.node), d.output as Record<string, unknown>);
+        if (d.output && typeof d.output === "object")
+          this.collector.add(String(d.node), d.output as Record<string, unknown>);
         break;
       case "execution_error":
         this.lastError = executionFailure(d).error;
@@ -209,7 +237,13 @@ export class Attempt {
     const done = Math.max(0, this.executedNodes.size - 1);
     const percent = Math.min(99.9, ((done + Math.min(1, value / max)) / total) * 100);
     const title = this.job.graph[nodeId]?._meta?.title ?? this.job.graph[nodeId]?.class_type ?? null;
-    this.hooks.onProgress({ value, max, node_id: nodeId || null, node_title: title, percent: Number(percent.toFixed(1)) });
+    this.hooks.onProgress({
+      value,
+      max,
+      node_id: nodeId || null,
+      node_title: title,
+      percent: Number(percent.toFixed(1)),
+    });
   }
 
   /** Asks the host about our prompt; concurrent calls collapse into one and one follow-up. */
@@ -261,7 +295,10 @@ export class Attempt {
       try {
         await this.collector.settle();
       } catch (err) {
-        return this.finish({ kind: "retry", error: { code: "OUTPUT_DOWNLOAD_FAILED", message: (err as Error).message } });
+        return this.finish({
+          kind: "retry",
+          error: { code: "OUTPUT_DOWNLOAD_FAILED", message: (err as Error).message },
+        });
       }
       return this.finish({ kind: "completed" });
     }
@@ -269,15 +306,28 @@ export class Attempt {
     if (errMsg) {
       const f = executionFailure(errMsg[1] as Record<string, unknown>);
       if (f.oom) {
-        return this.finish({ kind: "retry", error: f.error, minFreeVramBytes: this.monitor.snapshot.vram_free ?? 0 });
+        return this.finish({
+          kind: "retry",
+          error: f.error,
+          minFreeVramBytes: this.monitor.snapshot.vram_free ?? 0,
+        });
       }
       return this.finish({ kind: "failed", error: f.error });
     }
     if (messages.some((m) => m[0] === "execution_interrupted")) {
       // Not by us (stop() finishes before the host answers): someone else's interrupt on a shared host.
-      return this.finish({ kind: "retry", error: { code: "INTERRUPTED", message: "the prompt was interrupted on the host by another client" } });
+      return this.finish({
+        kind: "retry",
+        error: { code: "INTERRUPTED", message: "the prompt was interrupted on the host by another client" },
+      });
     }
-    this.finish({ kind: "failed", error: this.lastError ?? { code: "EXECUTION_ERROR", message: `ComfyUI reported status "${status?.status_str ?? "unknown"}"` } });
+    this.finish({
+      kind: "failed",
+      error: this.lastError ?? {
+        code: "EXECUTION_ERROR",
+        message: `ComfyUI reported status "${status?.status_str ?? "unknown"}"`,
+      },
+    });
   }
 
   private lost(why: string): void {
@@ -292,10 +342,14 @@ export class Attempt {
     const signal = AbortSignal.timeout(5000);
     try {
       const q = await client.queue(signal);
-      if (q.pending.some((i) => i.prompt_id === this.promptId)) await client.deleteFromQueue([this.promptId], signal);
+      if (q.pending.some((i) => i.prompt_id === this.promptId))
+        await client.deleteFromQueue([this.promptId], signal);
       if (q.running.some((i) => i.prompt_id === this.promptId)) await client.interrupt(this.promptId, signal);
     } catch (err) {
-      this.log.warn({ prompt_id: this.promptId, err: (err as Error).message }, "could not remove prompt from backend");
+      this.log.warn(
+        { prompt_id: this.promptId, err: (err as Error).message },
+        "could not remove prompt from backend",
+      );
     }
   }
 

@@ -9,13 +9,25 @@ interface NodeError {
 
 const MODEL_INPUT = /_name$/;
 
-export function classifyRejection(body: unknown, message: string): { error: JobError; hostSpecific: boolean } {
-  const b = (body ?? {}) as { error?: { type?: string; message?: string } | string; node_errors?: Record<string, NodeError> };
+export function classifyRejection(
+  body: unknown,
+  message: string,
+): { error: JobError; hostSpecific: boolean } {
+  const b = (body ?? {}) as {
+    error?: { type?: string; message?: string } | string;
+    node_errors?: Record<string, NodeError>;
+  };
   const type = typeof b.error === "object" ? b.error?.type : undefined;
   const nodeErrors = b.node_errors && !Array.isArray(b.node_errors) ? b.node_errors : {};
-  const missingClass = type === "invalid_prompt" && /does not exist|not found|missing_node_type/i.test(String((b.error as { message?: string })?.message ?? ""));
+  const missingClass =
+    type === "invalid_prompt" &&
+    /does not exist|not found|missing_node_type/i.test(
+      String((b.error as { message?: string })?.message ?? ""),
+    );
   const missingModel = Object.values(nodeErrors).some((ne) =>
-    ne.errors?.some((e) => e.type === "value_not_in_list" && MODEL_INPUT.test(e.extra_info?.input_name ?? "")),
+    ne.errors?.some(
+      (e) => e.type === "value_not_in_list" && MODEL_INPUT.test(e.extra_info?.input_name ?? ""),
+    ),
   );
   return {
     error: { code: "WORKFLOW_REJECTED", message, details: { comfyui: body } },
@@ -32,7 +44,12 @@ export function executionFailure(d: Record<string, unknown>): { error: JobError;
     error: {
       code: oom ? "OUT_OF_MEMORY" : "EXECUTION_ERROR",
       message: `node ${String(d.node_id ?? "?")} (${String(d.node_type ?? "?")}): ${message}`,
-      details: { node_id: d.node_id ?? null, node_type: d.node_type ?? null, exception_type: exceptionType || null, exception_message: message },
+      details: {
+        node_id: d.node_id ?? null,
+        node_type: d.node_type ?? null,
+        exception_type: exceptionType || null,
+        exception_message: message,
+      },
     },
   };
 }

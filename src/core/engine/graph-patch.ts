@@ -21,8 +21,10 @@ export function patchGraph(def: WorkflowDefinition, params: ResolvedParameters, 
       if (node) node.inputs[input] = value;
     }
   };
-  for (const [name, value] of Object.entries(params.values)) if (!params.provided.has(name)) apply(name, value);
-  for (const [name, value] of Object.entries(params.values)) if (params.provided.has(name)) apply(name, value);
+  for (const [name, value] of Object.entries(params.values))
+    if (!params.provided.has(name)) apply(name, value);
+  for (const [name, value] of Object.entries(params.values))
+    if (params.provided.has(name)) apply(name, value);
   for (const node of Object.values(graph)) {
     const prefix = node.inputs.filename_prefix;
     if (typeof prefix === "string") node.inputs.filename_prefix = `${prefix}_${jobId}`;

@@ -7,7 +7,7 @@ import type { BackendMonitor } from "../../backends/monitor.js";
 import type { QueueItem } from "../../backends/protocol.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
-import { type Job, type JobAttempt, type JobError, type Project, isTerminal } from "../models.js";
+import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
 import type { JobListQuery, JobStore } from "../storage/job-store.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
@@ -73,8 +73,14 @@ export class JobManager {
       return { job: raced, created: false };
     }
     this.store.insert({ ...prepared, idempotency_key: key ?? null });
-    this.log.info({ job_id: prepared.id, workflow_id: prepared.workflow_id, priority: prepared.priority }, "job queued");
-    this.events.emit("job.queued", prepared.id, { workflow_id: prepared.workflow_id, priority: prepared.priority });
+    this.log.info(
+      { job_id: prepared.id, workflow_id: prepared.workflow_id, priority: prepared.priority },
+      "job queued",
+    );
+    this.events.emit("job.queued", prepared.id, {
+      workflow_id: prepared.workflow_id,
+      priority: prepared.priority,
+    });
     this.kick();
     return { job: this.get(prepared.id), created: true };
   }
@@ -102,10 +108,18 @@ export class JobManager {
     const job = this.get(id);
     if (job.status === "cancelled") return job;
     if (isTerminal(job.status)) {
-      throw new AppError("JOB_FINISHED", `Job "${id}" already ended ${job.status}`, { job_id: id, status: job.status });
+      throw new AppError("JOB_FINISHED", `Job "${id}" already ended ${job.status}`, {
+        job_id: id,
+        status: job.status,
+      });
     }
     const error: JobError = { code: "CANCELLED", message: "cancelled by request" };
-    if (!this.store.transition(id, ["queued", "retrying", "dispatching", "running"], "cancelled", { error, finished_at: now() })) {
+    if (
+      !this.store.transition(id, ["queued", "retrying", "dispatching", "running"], "cancelled", {
+        error,
+        finished_at: now(),
+      })
+    ) {
       return this.cancel(id); // it moved meanwhile: decide again on its new state
     }
     this.hints.delete(id);
@@ -172,7 +186,14 @@ export class JobManager {
     const attempt = job.attempt + 1;
     const promptId = randomUUID();
     const ok = this.store.transaction(() => {
-      if (!this.store.transition(job.id, ["queued"], "dispatching", { backend_id: m.id, prompt_id: promptId, attempt, progress: null })) {
+      if (
+        !this.store.transition(job.id, ["queued"], "dispatching", {
+          backend_id: m.id,
+          prompt_id: promptId,
+          attempt,
+          progress: null,
+        })
+      ) {
         return false;
       }
       this.store.startAttempt(job.id, attempt, m.id, promptId);
@@ -182,7 +203,13 @@ export class JobManager {
     this.scheduler.acquire(m.id, job.id);
     this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
     this.events.emit("job.dispatched", job.id, { backend_id: m.id, attempt, prompt_id: promptId });
-    const running = { ...job, status: "dispatching" as const, backend_id: m.id, prompt_id: promptId, attempt };
+    const running = {
+      ...job,
+      status: "dispatching" as const,
+      backend_id: m.id,
+      prompt_id: promptId,
+      attempt,
+    };
     this.run(running, m, false, Date.now() + job.timeout_s * 1000);
     return true;
   }
@@ -207,7 +234,13 @@ export class JobManager {
       },
       onOutput: (o) => {
         this.store.addOutput(job.id, o);
-        this.events.emit("job.output", job.id, { filename: o.filename, node_id: o.node_id, kind: o.kind, content_type: o.content_type, size: o.size });
+        this.events.emit("job.output", job.id, {
+          filename: o.filename,
+          node_id: o.node_id,
+          kind: o.kind,
+          content_type: o.content_type,
+          size: o.size,
+        });
       },
       onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
     });
@@ -224,7 +257,11 @@ export class JobManager {
 
   private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
     this.active.delete(job.id);
-    this.scheduler.release(m.id, job.id, outcome.kind === "detached" ? undefined : { ok: outcome.kind === "completed", seconds });
+    this.scheduler.release(
+      m.id,
+      job.id,
+      outcome.kind === "detached" ? undefined : { ok: outcome.kind === "completed", seconds },
+    );
     const live = ["dispatching", "running"] as const;
     const fields = { job_id: job.id, backend_id: m.id, attempt: job.attempt };
     switch (outcome.kind) {
@@ -236,7 +273,10 @@ export class JobManager {
       case "completed": {
         const done = this.store.transaction(() => {
           this.store.endAttempt(job.id, job.attempt, null);
-          return this.store.transition(job.id, live, "completed", { finished_at: now(), progress: FINAL_PROGRESS });
+          return this.store.transition(job.id, live, "completed", {
+            finished_at: now(),
+            progress: FINAL_PROGRESS,
+          });
         });
         if (done) {
           this.hints.delete(job.id);
@@ -263,7 +303,10 @@ export class JobManager {
   private fail(job: Job, error: JobError): void {
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, error);
-      return this.store.transition(job.id, ["queued", "retrying", "dispatching", "running"], "failed", { error, finished_at: now() });
+      return this.store.transition(job.id, ["queued", "retrying", "dispatching", "running"], "failed", {
+        error,
+        finished_at: now(),
+      });
     });
     if (!done) return;
     this.hints.delete(job.id);
@@ -274,12 +317,15 @@ export class JobManager {
   private retry(job: Job, m: BackendMonitor, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
     if (job.attempt >= job.max_attempts) {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
-      const attempts = this.store.attempts(job.id).map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
-      return this.fail(job, {
+      const attempts = this.store
+        .attempts(job.id)
+        .map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
+      this.fail(job, {
         code: "ATTEMPTS_EXHAUSTED",
         message: `failed ${job.attempt} attempt(s); last: ${outcome.error.message}`,
         details: { attempts },
       });
+      return;
     }
     const hint = this.hints.get(job.id) ?? {};
     if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), m.id]);
@@ -290,11 +336,27 @@ export class JobManager {
     const notBefore = new Date(Date.now() + Math.min(delay, 60_000)).toISOString();
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
-      return this.store.transition(job.id, ["dispatching", "running"], "retrying", { not_before: notBefore, progress: null });
+      return this.store.transition(job.id, ["dispatching", "running"], "retrying", {
+        not_before: notBefore,
+        progress: null,
+      });
     });
     if (!done) return;
-    this.log.warn({ job_id: job.id, backend_id: m.id, attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore }, "job will be retried");
-    this.events.emit("job.retrying", job.id, { attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore });
+    this.log.warn(
+      {
+        job_id: job.id,
+        backend_id: m.id,
+        attempt: job.attempt,
+        error: outcome.error,
+        next_attempt_at: notBefore,
+      },
+      "job will be retried",
+    );
+    this.events.emit("job.retrying", job.id, {
+      attempt: job.attempt,
+      error: outcome.error,
+      next_attempt_at: notBefore,
+    });
   }
 
   private onTick(): void {
@@ -302,13 +364,21 @@ export class JobManager {
     for (const job of this.store.withStatus("retrying", 256)) {
       if (job.not_before && job.not_before > nowIso) continue;
       if (this.store.transition(job.id, ["retrying"], "queued", { not_before: null })) {
-        this.events.emit("job.queued", job.id, { workflow_id: job.workflow_id, priority: job.priority, attempt: job.attempt + 1 });
+        this.events.emit("job.queued", job.id, {
+          workflow_id: job.workflow_id,
+          priority: job.priority,
+          attempt: job.attempt + 1,
+        });
       }
     }
     const cutoff = new Date(Date.now() - this.opts.queueTimeoutS * 1000).toISOString();
     for (const id of this.store.queuedBefore(cutoff, 256)) {
       const job = this.store.get(id);
-      if (job) this.fail(job, { code: "QUEUE_TIMEOUT", message: `no backend took the job within ${this.opts.queueTimeoutS} s` });
+      if (job)
+        this.fail(job, {
+          code: "QUEUE_TIMEOUT",
+          message: `no backend took the job within ${this.opts.queueTimeoutS} s`,
+        });
     }
     this.kick();
   }
@@ -319,7 +389,13 @@ export class JobManager {
       for (const job of this.store.withStatus(status, 100_000)) {
         const m = this.scheduler.all().find((b) => b.id === job.backend_id);
         if (!m) {
-          this.retry(job, { id: job.backend_id } as BackendMonitor, { kind: "retry", error: { code: "BACKEND_REMOVED", message: `backend "${job.backend_id}" is no longer configured` } });
+          this.retry(job, { id: job.backend_id } as BackendMonitor, {
+            kind: "retry",
+            error: {
+              code: "BACKEND_REMOVED",
+              message: `backend "${job.backend_id}" is no longer configured`,
+            },
+          });
           continue;
         }
         this.scheduler.acquire(m.id, job.id);
@@ -338,7 +414,8 @@ export class JobManager {
       const stale =
         !job ||
         (tag?.attempt ?? 0) < job.attempt ||
-        (isTerminal(job.status) && Date.now() - Date.parse(job.finished_at ?? job.updated_at) > ORPHAN_AGE_MS);
+        (isTerminal(job.status) &&
+          Date.now() - Date.parse(job.finished_at ?? job.updated_at) > ORPHAN_AGE_MS);
       if (stale) void this.removeOrphan(m, item);
     }
   }
@@ -347,10 +424,19 @@ export class JobManager {
     const signal = AbortSignal.timeout(5000);
     try {
       const q = await m.client.queue(signal);
-      if (q.pending.some((i) => i.prompt_id === item.prompt_id)) await m.client.deleteFromQueue([item.prompt_id], signal);
-      else if (q.running.some((i) => i.prompt_id === item.prompt_id)) await m.client.interrupt(item.prompt_id, signal);
+      if (q.pending.some((i) => i.prompt_id === item.prompt_id))
+        await m.client.deleteFromQueue([item.prompt_id], signal);
+      else if (q.running.some((i) => i.prompt_id === item.prompt_id))
+        await m.client.interrupt(item.prompt_id, signal);
       else return;
-      this.log.warn({ backend_id: m.id, prompt_id: item.prompt_id, job_id: (item.extra_data.orchestrator as { job_id?: string })?.job_id }, "removed an orphaned prompt of ours from backend");
+      this.log.warn(
+        {
+          backend_id: m.id,
+          prompt_id: item.prompt_id,
+          job_id: (item.extra_data.orchestrator as { job_id?: string })?.job_id,
+        },
+        "removed an orphaned prompt of ours from backend",
+      );
     } catch (err) {
       this.log.debug({ backend_id: m.id, err: (err as Error).message }, "could not remove orphaned prompt");
     }

@@ -18,7 +18,10 @@ export interface PreparationDeps {
   assertCapable: (job: { graph: ApiGraph; requires: string[]; min_vram_gb: number | null }) => void;
 }
 
-export async function prepareJob(project: Project, deps: PreparationDeps): Promise<Omit<NewJob, "idempotency_key">> {
+export async function prepareJob(
+  project: Project,
+  deps: PreparationDeps,
+): Promise<Omit<NewJob, "idempotency_key">> {
   const node = project.canvas_layout.nodes[0]!;
   const wf = deps.workflows.get(node.workflow_id);
   const resolved = resolveParameters(wf, node.parameter_values);
@@ -39,7 +42,14 @@ export async function prepareJob(project: Project, deps: PreparationDeps): Promi
       const img = await resolveImage(value, field, { ...deps.media, files: deps.files });
       const filename = `${name}.${img.ext}`;
       const file = await deps.files.saveBytes("inputs", id, filename, img.bytes);
-      inputs.push({ parameter: name, targets: p.targets, file, filename, content_type: img.contentType, size: img.bytes.length });
+      inputs.push({
+        parameter: name,
+        targets: p.targets,
+        file,
+        filename,
+        content_type: img.contentType,
+        size: img.bytes.length,
+      });
       // The host-side name is only known after upload; until then the graph names our upload.
       for (const t of p.targets) setInput(graph, t, `${id}_${filename}`);
       // Never store a client's base64 blob in the job record: keep where it came from.
@@ -51,7 +61,9 @@ export async function prepareJob(project: Project, deps: PreparationDeps): Promi
   }
   if (problems.length > 0) {
     await deps.files.remove("inputs", id);
-    throw new AppError("MEDIA_INVALID", problems.map((p) => `${p.field}: ${p.message}`).join("; "), { fields: problems });
+    throw new AppError("MEDIA_INVALID", problems.map((p) => `${p.field}: ${p.message}`).join("; "), {
+      fields: problems,
+    });
   }
 
   const timestamp = new Date().toISOString();

@@ -67,7 +67,10 @@ export class OutputCollector {
           this.failure = err as Error;
           return;
         }
-        this.log.warn({ job_id: this.jobId, file: ref.filename, err: (err as Error).message }, "output download failed; retrying");
+        this.log.warn(
+          { job_id: this.jobId, file: ref.filename, err: (err as Error).message },
+          "output download failed; retrying",
+        );
         await new Promise((r) => setTimeout(r, 200 * 2 ** attempt));
       }
     }
@@ -83,4 +86,5 @@ export class OutputCollector {
   }
 }
 
-const key = (r: { filename: string; subfolder: string; type: string }) => `${r.type}/${r.subfolder}/${r.filename}`;
+const key = (r: { filename: string; subfolder: string; type: string }) =>
+  `${r.type}/${r.subfolder}/${r.filename}`;

@@ -81,7 +81,10 @@ export interface ResolvedParameters {
   provided: Set<string>;
 }
 
-export function resolveParameters(def: WorkflowDefinition, input: Record<string, unknown>): ResolvedParameters {
+export function resolveParameters(
+  def: WorkflowDefinition,
+  input: Record<string, unknown>,
+): ResolvedParameters {
   const parsed = parametersSchema(def).safeParse(input);
   if (!parsed.success) {
     const known = Object.keys(def.parameters).sort();
@@ -115,7 +118,8 @@ export function resolveParameters(def: WorkflowDefinition, input: Record<string,
   // A bare export's literals are already in its graph; only a definition's declared defaults need patching.
   if (def.format === "definition") {
     for (const [name, p] of Object.entries(def.parameters)) {
-      if (values[name] === undefined && p.default !== undefined && p.type !== "seed") values[name] = p.default;
+      if (values[name] === undefined && p.default !== undefined && p.type !== "seed")
+        values[name] = p.default;
     }
   }
   const providedTargets = new Set([...provided].flatMap((n) => def.parameters[n]?.targets ?? []));

@@ -11,7 +11,11 @@ export interface Requirements {
 
 const MODEL_FILE = /\.(safetensors|ckpt|pt|pth|bin|gguf|sft|onnx)$/i;
 
-export function requirementsOf(job: { graph: ApiGraph; requires: string[]; min_vram_gb: number | null }): Requirements {
+export function requirementsOf(job: {
+  graph: ApiGraph;
+  requires: string[];
+  min_vram_gb: number | null;
+}): Requirements {
   const classTypes = new Set<string>();
   const models: { input: string; value: string }[] = [];
   for (const node of Object.values(job.graph)) {

@@ -86,7 +86,9 @@ export class Scheduler {
       if (r === null) return;
       reasons[m.id] = r;
     }
-    throw new AppError("NO_CAPABLE_BACKEND", "No configured backend can run this workflow", { backends: reasons });
+    throw new AppError("NO_CAPABLE_BACKEND", "No configured backend can run this workflow", {
+      backends: reasons,
+    });
   }
 
   /** Why a host cannot take this job right now, or null if it can. */
@@ -113,7 +115,12 @@ export class Scheduler {
     for (const m of this.monitors.values()) {
       if (this.reason(m, req, o) !== null) continue;
       const rt = this.runtime.get(m.id)!;
-      const key = [m.snapshot.foreign_queued + rt.inflight.size, -(m.snapshot.vram_free ?? 0), -m.config.weight, rt.lastPicked];
+      const key = [
+        m.snapshot.foreign_queued + rt.inflight.size,
+        -(m.snapshot.vram_free ?? 0),
+        -m.config.weight,
+        rt.lastPicked,
+      ];
       if (!best || compare(key, bestKey) < 0) {
         best = m;
         bestKey = key;
@@ -126,7 +133,12 @@ export class Scheduler {
   hasFreeSlot(): boolean {
     for (const m of this.monitors.values()) {
       const rt = this.runtime.get(m.id)!;
-      if (rt.enabled && !rt.draining && m.snapshot.state === "online" && rt.inflight.size < this.maxInflight(m)) {
+      if (
+        rt.enabled &&
+        !rt.draining &&
+        m.snapshot.state === "online" &&
+        rt.inflight.size < this.maxInflight(m)
+      ) {
         return true;
       }
     }
@@ -139,7 +151,7 @@ export class Scheduler {
 
   release(backendId: string, jobId: string, outcome?: { ok: boolean; seconds: number }): void {
     const rt = this.runtime.get(backendId);
-    if (!rt || !rt.inflight.delete(jobId) || !outcome) return;
+    if (!rt?.inflight.delete(jobId) || !outcome) return;
     if (outcome.ok) {
       rt.completed++;
       rt.totalSeconds += outcome.seconds;
@@ -165,7 +177,13 @@ export class Scheduler {
   describe(m: BackendMonitor): Record<string, unknown> {
     const rt = this.runtime.get(m.id)!;
     const s = m.snapshot;
-    const state = !rt.enabled ? "disabled" : rt.draining ? (rt.inflight.size ? "draining" : "drained") : s.state;
+    const state = !rt.enabled
+      ? "disabled"
+      : rt.draining
+        ? rt.inflight.size
+          ? "draining"
+          : "drained"
+        : s.state;
     return {
       id: m.id,
       name: m.config.name ?? m.id,

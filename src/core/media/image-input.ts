@@ -11,9 +11,17 @@ export interface ImageBytes {
 }
 
 const FORMATS: { ext: string; type: string; test: (b: Buffer) => boolean }[] = [
-  { ext: "png", type: "image/png", test: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) },
+  {
+    ext: "png",
+    type: "image/png",
+    test: (b) => b.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+  },
   { ext: "jpg", type: "image/jpeg", test: (b) => b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff },
-  { ext: "webp", type: "image/webp", test: (b) => b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP" },
+  {
+    ext: "webp",
+    type: "image/webp",
+    test: (b) => b.toString("latin1", 0, 4) === "RIFF" && b.toString("latin1", 8, 12) === "WEBP",
+  },
   { ext: "gif", type: "image/gif", test: (b) => /^GIF8[79]a$/.test(b.toString("latin1", 0, 6)) },
 ];
 
@@ -28,7 +36,11 @@ export interface ImageSourceContext {
   fetchUrl?: (url: string, field: string) => Promise<Buffer>;
 }
 
-export async function resolveImage(value: string, field: string, ctx: ImageSourceContext): Promise<ImageBytes> {
+export async function resolveImage(
+  value: string,
+  field: string,
+  ctx: ImageSourceContext,
+): Promise<ImageBytes> {
   const fail = (message: string) => new AppError("MEDIA_INVALID", `${field}: ${message}`, { field, message });
   let bytes: Buffer;
   if (value.startsWith("job:")) {
@@ -42,13 +54,16 @@ export async function resolveImage(value: string, field: string, ctx: ImageSourc
     if (!ctx.fetchUrl) throw fail("image URLs are not enabled on this server");
     bytes = await ctx.fetchUrl(value, field);
   } else {
-    const data = value.startsWith("data:") ? /^data:[\w/+.-]*(;[\w=.-]+)*;base64,(.*)$/s.exec(value)?.[2] : value;
+    const data = value.startsWith("data:")
+      ? /^data:[\w/+.-]*(;[\w=.-]+)*;base64,(.*)$/s.exec(value)?.[2]
+      : value;
     if (data === undefined) throw fail("a data: URL must be base64-encoded");
     const compact = data.replace(/\s+/g, "");
     if (!/^[A-Za-z0-9+/_-]*={0,2}$/.test(compact) || compact.length === 0) {
       throw fail("expected base64 image data, a data: URL, an http(s) URL or job:<job_id>/<filename>");
     }
-    if ((compact.length * 3) / 4 > ctx.maxBytes * 1.01) throw fail(`image is larger than ${ctx.maxBytes} bytes`);
+    if ((compact.length * 3) / 4 > ctx.maxBytes * 1.01)
+      throw fail(`image is larger than ${ctx.maxBytes} bytes`);
     bytes = Buffer.from(compact, "base64");
   }
   if (bytes.length > ctx.maxBytes) throw fail(`image is ${bytes.length} bytes, the limit is ${ctx.maxBytes}`);

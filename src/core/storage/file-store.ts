@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { Transform, type Readable } from "node:stream";
+import { type Readable, Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 
 const CONTENT_TYPES: Record<string, string> = {
@@ -33,6 +33,7 @@ export function contentTypeOf(filename: string): string {
 /** A name safe to use as one path segment: no separators, no dot-dot, no control characters. */
 export function safeName(name: string): string {
   const base = name.split(/[\\/]/).pop() ?? "";
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what we strip
   const clean = base.replace(/[\u0000-\u001f<>:"|?*]/g, "_").replace(/^\.+/, "_");
   return clean || "file";
 }
@@ -52,7 +53,12 @@ export class FileStore {
     return path.join(this.dir(area, jobId), filename);
   }
 
-  async saveStream(area: FileArea, jobId: string, filename: string, body: Readable): Promise<{ size: number; sha256: string }> {
+  async saveStream(
+    area: FileArea,
+    jobId: string,
+    filename: string,
+    body: Readable,
+  ): Promise<{ size: number; sha256: string }> {
     const dir = this.dir(area, jobId);
     await mkdir(dir, { recursive: true });
     const final = path.join(dir, safeName(filename));

@@ -1,7 +1,15 @@
 // Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
 // be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
 import type Database from "better-sqlite3";
-import { JOB_TRANSITIONS, type Job, type JobAttempt, type JobError, type JobOutput, type JobProgress, type JobStatus } from "../models.js";
+import {
+  JOB_TRANSITIONS,
+  type Job,
+  type JobAttempt,
+  type JobError,
+  type JobOutput,
+  type JobProgress,
+  type JobStatus,
+} from "../models.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
@@ -46,7 +54,8 @@ export class JobStore {
 
   constructor(private readonly db: Database.Database) {
     this.stmts = {
-      insert: db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
+      insert:
+        db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
         min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
         attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before)
         VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
@@ -59,9 +68,7 @@ export class JobStore {
       byKey: db.prepare(
         "SELECT id FROM jobs WHERE idempotency_key = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
-      queued: db.prepare(
-        "SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
-      ),
+      queued: db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?"),
       byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
       counts: db.prepare("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
       addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
@@ -78,7 +85,9 @@ export class JobStore {
         "SELECT id FROM jobs WHERE status = 'queued' AND created_at < ? ORDER BY created_at LIMIT ?",
       ),
       setPrompt: db.prepare("UPDATE jobs SET prompt_id = ?, updated_at = ? WHERE id = ? AND attempt = ?"),
-      progress: db.prepare("UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND status = 'running'"),
+      progress: db.prepare(
+        "UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND status = 'running'",
+      ),
       expire: db.prepare("UPDATE jobs SET outputs_expired = 1, updated_at = ? WHERE id = ?"),
       metaGet: db.prepare("SELECT value FROM meta WHERE key = ?"),
       metaSet: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
@@ -206,8 +215,19 @@ export class JobStore {
   }
 
   addOutput(jobId: string, o: JobOutput): void {
-    this.stmts.addOutput.run(jobId, o.filename, o.node_id, o.comfy.filename, o.comfy.subfolder, o.comfy.type,
-      o.kind, o.content_type, o.size, o.sha256, o.created_at);
+    this.stmts.addOutput.run(
+      jobId,
+      o.filename,
+      o.node_id,
+      o.comfy.filename,
+      o.comfy.subfolder,
+      o.comfy.type,
+      o.kind,
+      o.content_type,
+      o.size,
+      o.sha256,
+      o.created_at,
+    );
   }
 
   /** Jobs finished before `iso` whose files are still on disk, oldest first. */

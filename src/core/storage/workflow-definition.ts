@@ -13,7 +13,10 @@ export const ParameterDefinitionSchema = z.strictObject({
   required: z.boolean().default(false),
   min: z.number().optional(),
   max: z.number().optional(),
-  choices: z.array(z.union([z.string(), z.number()])).min(1).optional(),
+  choices: z
+    .array(z.union([z.string(), z.number()]))
+    .min(1)
+    .optional(),
   description: z.string().optional(),
 });
 export type ParameterDefinition = z.infer<typeof ParameterDefinitionSchema>;
@@ -47,7 +50,12 @@ export const isLink = (v: unknown): v is [string, number] =>
 
 /** Turns a file's parsed JSON into a definition (not yet checked against its own graph). */
 export function toDefinition(json: unknown, fileId: string, version: string): LoadResult {
-  if (json && typeof json === "object" && !Array.isArray(json) && Array.isArray((json as { nodes?: unknown }).nodes)) {
+  if (
+    json &&
+    typeof json === "object" &&
+    !Array.isArray(json) &&
+    Array.isArray((json as { nodes?: unknown }).nodes)
+  ) {
     return {
       ok: false,
       id: fileId,
@@ -136,7 +144,12 @@ export function deriveParameters(graph: ApiGraph): Record<string, ParameterDefin
   }
   for (const [name, entry] of byInput) {
     if (entry.types.size !== 1 || params[name]) continue;
-    params[name] = { type: [...entry.types][0] as ParameterDefinition["type"], targets: entry.targets, default: entry.first, required: false };
+    params[name] = {
+      type: [...entry.types][0] as ParameterDefinition["type"],
+      targets: entry.targets,
+      default: entry.first,
+      required: false,
+    };
   }
   return params;
 }
@@ -149,7 +162,10 @@ function literalType(input: string, value: unknown): ParameterDefinition["type"]
 }
 
 /** Checks a definition against its own graph: targets, links, defaults, constraints. */
-export function checkDefinition(def: WorkflowDefinition, defaultProblems: (name: string) => string[]): string[] {
+export function checkDefinition(
+  def: WorkflowDefinition,
+  defaultProblems: (name: string) => string[],
+): string[] {
   const reasons: string[] = [];
   const nodes = Object.entries(def.graph);
   if (nodes.length === 0) reasons.push("graph: has no nodes");
@@ -168,7 +184,9 @@ export function checkDefinition(def: WorkflowDefinition, defaultProblems: (name:
       const node = def.graph[nodeId];
       if (!node) reasons.push(`parameters.${name}.targets: node "${nodeId}" does not exist in the graph`);
       else if (!(input in node.inputs)) {
-        reasons.push(`parameters.${name}.targets: node "${nodeId}" (${node.class_type}) has no input "${input}"`);
+        reasons.push(
+          `parameters.${name}.targets: node "${nodeId}" (${node.class_type}) has no input "${input}"`,
+        );
       }
     }
     if (p.type === "enum" && !p.choices) reasons.push(`parameters.${name}.choices: required for type enum`);

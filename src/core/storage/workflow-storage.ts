@@ -42,7 +42,9 @@ export class WorkflowStorage {
         if (this.debounce) clearTimeout(this.debounce);
         this.debounce = setTimeout(() => this.rescan(false), 100);
       });
-      this.watcher.on("error", (err) => this.log.warn({ err }, "workflow folder watcher failed; polling only"));
+      this.watcher.on("error", (err) =>
+        this.log.warn({ err }, "workflow folder watcher failed; polling only"),
+      );
     } catch (err) {
       this.log.warn({ err }, "cannot watch the workflow folder; polling only");
     }
@@ -146,9 +148,11 @@ export class WorkflowStorage {
     }
     for (const [id, wf] of workflows) {
       if (!before.has(id)) this.log.info({ workflow_id: id }, "workflow added");
-      else if (before.get(id) !== wf.version) this.log.info({ workflow_id: id, version: wf.version }, "workflow changed");
+      else if (before.get(id) !== wf.version)
+        this.log.info({ workflow_id: id, version: wf.version }, "workflow changed");
     }
-    for (const id of before.keys()) if (!workflows.has(id)) this.log.info({ workflow_id: id }, "workflow removed");
+    for (const id of before.keys())
+      if (!workflows.has(id)) this.log.info({ workflow_id: id }, "workflow removed");
   }
 
   private loadFile(file: string): (WorkflowDefinition & { file: string }) | InvalidWorkflow {
