@@ -104,6 +104,23 @@ export class ComfyUIClient {
     await this.call("POST", "/interrupt", { json: { prompt_id: promptId }, signal });
   }
 
+  /**
+   * Takes one of our prompts off a shared host: deleted if still pending, interrupted (by prompt id) only
+   * if /queue shows it is the one running, so another client's prompt is never touched.
+   */
+  async removePrompt(promptId: string, signal?: AbortSignal): Promise<"deleted" | "interrupted" | "absent"> {
+    const q = await this.queue(signal);
+    if (q.pending.some((i) => i.prompt_id === promptId)) {
+      await this.deleteFromQueue([promptId], signal);
+      return "deleted";
+    }
+    if (q.running.some((i) => i.prompt_id === promptId)) {
+      await this.interrupt(promptId, signal);
+      return "interrupted";
+    }
+    return "absent";
+  }
+
   async systemStats(signal?: AbortSignal): Promise<SystemStats> {
     const res = await this.call("GET", "/system_stats", { signal });
     const s = SystemStatsSchema.safeParse(res.body);

@@ -338,13 +338,8 @@ export class Attempt {
 
   /** Deletes the prompt if it is still pending, interrupts it if it is running; never touches others'. */
   private async removeFromHost(): Promise<void> {
-    const { client } = this.monitor;
-    const signal = AbortSignal.timeout(5000);
     try {
-      const q = await client.queue(signal);
-      if (q.pending.some((i) => i.prompt_id === this.promptId))
-        await client.deleteFromQueue([this.promptId], signal);
-      if (q.running.some((i) => i.prompt_id === this.promptId)) await client.interrupt(this.promptId, signal);
+      await this.monitor.client.removePrompt(this.promptId, AbortSignal.timeout(5000));
     } catch (err) {
       this.log.warn(
         { prompt_id: this.promptId, err: (err as Error).message },

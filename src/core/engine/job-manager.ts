@@ -4,7 +4,6 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
-import type { QueueItem } from "../../backends/protocol.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
 import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
@@ -14,6 +13,7 @@ import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import type { JobEvents } from "./events.js";
 import { prepareJob } from "./job-preparation.js";
+import { reapOrphans } from "./orphan-reaper.js";
 import { requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
@@ -33,7 +33,6 @@ export interface JobManagerOptions {
 const DISPATCH_SCAN = 128;
 const TICK_MS = 250;
 const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
-const ORPHAN_AGE_MS = 10_000;
 
 export class JobManager {
   private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
@@ -134,7 +133,7 @@ export class JobManager {
     for (const m of this.scheduler.all()) {
       m.on("state", (state) => state === "online" && this.kick());
       m.on("polled", () => {
-        this.reapOrphans(m);
+        reapOrphans(m, this.store, this.log);
         this.kick();
       });
       m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
@@ -294,7 +293,7 @@ export class JobManager {
         this.fail(job, outcome.error);
         break;
       case "retry":
-        this.retry(job, m, outcome);
+        this.retry(job, m.id, outcome);
         break;
     }
     this.kick();
@@ -314,7 +313,7 @@ export class JobManager {
     this.events.emit("job.failed", job.id, { error });
   }
 
-  private retry(job: Job, m: BackendMonitor, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
+  private retry(job: Job, backendId: string, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
     if (job.attempt >= job.max_attempts) {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
       const attempts = this.store
@@ -328,7 +327,7 @@ export class JobManager {
       return;
     }
     const hint = this.hints.get(job.id) ?? {};
-    if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), m.id]);
+    if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), backendId]);
     if (outcome.minFreeVramBytes !== undefined) hint.minFreeVramBytes = outcome.minFreeVramBytes;
     this.hints.set(job.id, hint);
     // Exponential backoff with jitter; a host that just died should not get the job straight back.
@@ -345,7 +344,7 @@ export class JobManager {
     this.log.warn(
       {
         job_id: job.id,
-        backend_id: m.id,
+        backend_id: backendId,
         attempt: job.attempt,
         error: outcome.error,
         next_attempt_at: notBefore,
@@ -389,7 +388,7 @@ export class JobManager {
       for (const job of this.store.withStatus(status, 100_000)) {
         const m = this.scheduler.all().find((b) => b.id === job.backend_id);
         if (!m) {
-          this.retry(job, { id: job.backend_id } as BackendMonitor, {
+          this.retry(job, job.backend_id ?? "", {
             kind: "retry",
             error: {
               code: "BACKEND_REMOVED",
@@ -403,42 +402,6 @@ export class JobManager {
         const deadline = (started ? Date.parse(started) : Date.now()) + job.timeout_s * 1000;
         this.run(job, m, true, deadline);
       }
-    }
-  }
-
-  /** Our prompts left on a host by an attempt that is over (a failover, a cancel that could not reach it). */
-  private reapOrphans(m: BackendMonitor): void {
-    for (const item of m.snapshot.ours) {
-      const tag = item.extra_data.orchestrator as { job_id?: string; attempt?: number } | undefined;
-      const job = tag?.job_id ? this.store.get(tag.job_id) : null;
-      const stale =
-        !job ||
-        (tag?.attempt ?? 0) < job.attempt ||
-        (isTerminal(job.status) &&
-          Date.now() - Date.parse(job.finished_at ?? job.updated_at) > ORPHAN_AGE_MS);
-      if (stale) void this.removeOrphan(m, item);
-    }
-  }
-
-  private async removeOrphan(m: BackendMonitor, item: QueueItem): Promise<void> {
-    const signal = AbortSignal.timeout(5000);
-    try {
-      const q = await m.client.queue(signal);
-      if (q.pending.some((i) => i.prompt_id === item.prompt_id))
-        await m.client.deleteFromQueue([item.prompt_id], signal);
-      else if (q.running.some((i) => i.prompt_id === item.prompt_id))
-        await m.client.interrupt(item.prompt_id, signal);
-      else return;
-      this.log.warn(
-        {
-          backend_id: m.id,
-          prompt_id: item.prompt_id,
-          job_id: (item.extra_data.orchestrator as { job_id?: string })?.job_id,
-        },
-        "removed an orphaned prompt of ours from backend",
-      );
-    } catch (err) {
-      this.log.debug({ backend_id: m.id, err: (err as Error).message }, "could not remove orphaned prompt");
     }
   }
 
