@@ -38,6 +38,8 @@ export class JobManager {
   private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
   private readonly hints = new Map<string, SelectOptions>();
+  /** Submits under way per idempotency key. */
+  private readonly submitting = new Map<string, Promise<Job>>();
   private tick: NodeJS.Timeout | null = null;
   private kickPending = false;
   private stopping = false;
@@ -56,9 +58,22 @@ export class JobManager {
   async submit(project: Project, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
     if (this.stopping) throw new AppError("SHUTTING_DOWN");
     const key = idempotencyKey ?? project.options.idempotency_key;
-    const existing = key ? this.byKey(key) : null;
+    if (!key) return { job: await this.create(project, null), created: true };
+    // Checked and claimed synchronously, so two concurrent submits with one key cannot both create a job.
+    const inFlight = this.submitting.get(key);
+    if (inFlight) return { job: await inFlight, created: false };
+    const existing = this.byKey(key);
     if (existing) return { job: existing, created: false };
+    const creating = this.create(project, key);
+    this.submitting.set(key, creating);
+    try {
+      return { job: await creating, created: true };
+    } finally {
+      this.submitting.delete(key);
+    }
+  }
 
+  private async create(project: Project, key: string | null): Promise<Job> {
     const prepared = await prepareJob(project, {
       workflows: this.workflows,
       files: this.files,
@@ -66,22 +81,12 @@ export class JobManager {
       defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
       assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
     });
-    const raced = key ? this.byKey(key) : null;
-    if (raced) {
-      await this.files.remove("inputs", prepared.id);
-      return { job: raced, created: false };
-    }
-    this.store.insert({ ...prepared, idempotency_key: key ?? null });
-    this.log.info(
-      { job_id: prepared.id, workflow_id: prepared.workflow_id, priority: prepared.priority },
-      "job queued",
-    );
-    this.events.emit("job.queued", prepared.id, {
-      workflow_id: prepared.workflow_id,
-      priority: prepared.priority,
-    });
+    const row = { ...prepared, idempotency_key: key };
+    const seq = await this.store.insertSoon(row);
+    this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
+    this.events.emit("job.queued", row.id, { workflow_id: row.workflow_id, priority: row.priority });
     this.kick();
-    return { job: this.get(prepared.id), created: true };
+    return { ...row, seq, outputs: [], outputs_expired: false, updated_at: row.created_at };
   }
 
   get(id: string): Job {

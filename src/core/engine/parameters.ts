@@ -52,7 +52,19 @@ export function valueSchema(p: ParameterDefinition): z.ZodType {
   return p.description ? s.describe(p.description) : s;
 }
 
-export function parametersSchema(def: WorkflowDefinition) {
+/** Built once per loaded definition (a reload makes a new object): building a zod schema costs far more than using it. */
+const schemas = new WeakMap<WorkflowDefinition, z.ZodObject>();
+
+export function parametersSchema(def: WorkflowDefinition): z.ZodObject {
+  let schema = schemas.get(def);
+  if (!schema) {
+    schema = buildParametersSchema(def);
+    schemas.set(def, schema);
+  }
+  return schema;
+}
+
+function buildParametersSchema(def: WorkflowDefinition): z.ZodObject {
   const shape: Record<string, z.ZodType> = {};
   for (const [name, p] of Object.entries(def.parameters)) {
     let s = valueSchema(p);
