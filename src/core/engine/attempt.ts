@@ -19,6 +19,9 @@ export type AttemptOutcome =
   | { kind: "cancelled" }
   | { kind: "detached" };
 
+/** How long after an end event to read /history if `executing` with node null never comes. */
+const END_FALLBACK_MS = 250;
+
 export type StopReason = "cancel" | "timeout" | "shutdown";
 
 export interface AttemptHooks {
@@ -215,15 +218,25 @@ export class Attempt {
         break;
       case "execution_error":
         this.lastError = executionFailure(d).error;
-        this.terminalHint = true;
-        void this.check();
+        this.expectEnd();
         break;
       case "execution_success":
       case "execution_interrupted":
-        this.terminalHint = true;
-        void this.check();
+        this.expectEnd();
         break;
     }
+  }
+
+  /**
+   * ComfyUI sends execution_success/error/interrupted before it writes /history, and `executing` with node
+   * null after: that is when we read history. Asking at once would only find the prompt still running and
+   * delay the real check, so this only arms a fallback for a host that never sends the null.
+   */
+  private expectEnd(): void {
+    if (this.terminalHint) return;
+    this.terminalHint = true;
+    const fallback = setTimeout(() => void this.check(), END_FALLBACK_MS);
+    this.cleanups.push(() => clearTimeout(fallback));
   }
 
   private markRunning(): void {
