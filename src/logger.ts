@@ -5,7 +5,11 @@ import pino, { type Logger } from "pino";
 
 export function createLogger(opts: { level: string; logDir: string | null; stdout?: boolean }): Logger {
   const streams: pino.StreamEntry[] = [];
-  if (opts.stdout !== false) streams.push({ stream: process.stdout, level: opts.level as pino.Level });
+  // Asynchronous like the file: writes to a pipe are synchronous in Node on Linux, and a slow reader of
+  // stdout must never stall the event loop that runs the jobs. main.ts flushes before exiting.
+  if (opts.stdout !== false) {
+    streams.push({ stream: pino.destination({ dest: 1, sync: false }), level: opts.level as pino.Level });
+  }
   if (opts.logDir) {
     mkdirSync(opts.logDir, { recursive: true });
     const file = pino.destination({

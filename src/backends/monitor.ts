@@ -6,7 +6,7 @@ import type { Logger } from "pino";
 import type WebSocket from "ws";
 import type { BackendConfig } from "../config.js";
 import type { ComfyUIClient } from "./client.js";
-import { modelChoices, type QueueItem, type WsMessage, WsMessageSchema } from "./protocol.js";
+import { modelChoices, parseWsMessage, type QueueItem, type WsMessage } from "./protocol.js";
 
 export type BackendState = "online" | "degraded" | "offline";
 
@@ -241,14 +241,8 @@ export class BackendMonitor extends EventEmitter {
       if (data.length >= 8 && data.readUInt32BE(0) === 1) this.emit("preview", this.executingPrompt, data);
       return;
     }
-    let msg: WsMessage;
-    try {
-      const parsed = WsMessageSchema.safeParse(JSON.parse(data.toString("utf8")));
-      if (!parsed.success) return;
-      msg = parsed.data;
-    } catch {
-      return;
-    }
+    const msg = parseWsMessage(data.toString("utf8"));
+    if (!msg) return;
     if (msg.type === "executing") {
       const d = msg.data as { node?: unknown; prompt_id?: unknown };
       this.executingPrompt = d.node == null ? null : typeof d.prompt_id === "string" ? d.prompt_id : null;

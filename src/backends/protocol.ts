@@ -58,11 +58,30 @@ export function toQueueItem(item: unknown[]): QueueItem | null {
   };
 }
 
-export const WsMessageSchema = z.looseObject({
-  type: z.string(),
-  data: z.looseObject({}).default({}),
-});
-export type WsMessage = z.infer<typeof WsMessageSchema>;
+export interface WsMessage {
+  type: string;
+  data: Record<string, unknown>;
+}
+
+/**
+ * A text frame as `{type, data}`, or null. Checked by hand rather than with zod: a sampling host sends a
+ * frame per step to every job, and this runs on each one.
+ */
+export function parseWsMessage(text: string): WsMessage | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!v || typeof v !== "object") return null;
+  const { type, data } = v as { type?: unknown; data?: unknown };
+  if (typeof type !== "string") return null;
+  return {
+    type,
+    data: data && typeof data === "object" && !Array.isArray(data) ? (data as Record<string, unknown>) : {},
+  };
+}
 
 /** Every file an output node produced, whatever key it sits under (images, gifs, videos, audio, ...). */
 export function filesOf(output: Record<string, unknown>): { kind: string; ref: FileRef }[] {

@@ -6,15 +6,22 @@ import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
-import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
+import {
+  isTerminal,
+  type Job,
+  type JobAttempt,
+  type JobError,
+  type JobProgress,
+  type Project,
+} from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
-import type { JobListQuery, JobStore } from "../storage/job-store.js";
+import type { JobListQuery, JobStore, QueuedJob } from "../storage/job-store.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import type { JobEvents } from "./events.js";
 import { prepareJob } from "./job-preparation.js";
 import { reapOrphans } from "./orphan-reaper.js";
-import { requirementsOf } from "./requirements.js";
+import { type Requirements, requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
 export interface JobManagerOptions {
@@ -32,12 +39,15 @@ export interface JobManagerOptions {
 /** How many queued jobs one dispatch pass looks at: bounds the work when many cannot be placed. */
 const DISPATCH_SCAN = 128;
 const TICK_MS = 250;
+const PROGRESS_WRITE_MS = 500;
 const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
 export class JobManager {
   private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
   private readonly hints = new Map<string, SelectOptions>();
+  private readonly requirements = new Map<string, Requirements>();
+  private readonly liveProgress = new Map<string, { progress: JobProgress; written: number }>();
   /** Submits under way per idempotency key. */
   private readonly submitting = new Map<string, Promise<Job>>();
   private tick: NodeJS.Timeout | null = null;
@@ -92,7 +102,13 @@ export class JobManager {
   get(id: string): Job {
     const job = this.store.get(id);
     if (!job) throw new AppError("JOB_NOT_FOUND", `Job "${id}" not found`, { job_id: id });
-    return job;
+    return this.withLiveProgress(job);
+  }
+
+  /** Progress is persisted at most every PROGRESS_WRITE_MS; readers get the latest from memory. */
+  private withLiveProgress(job: Job): Job {
+    const live = job.status === "running" ? this.liveProgress.get(job.id) : undefined;
+    return live ? { ...job, progress: live.progress } : job;
   }
 
   attempts(id: string): JobAttempt[] {
@@ -100,7 +116,8 @@ export class JobManager {
   }
 
   list(q: JobListQuery) {
-    return this.store.list(q);
+    const page = this.store.list(q);
+    return { ...page, jobs: page.jobs.map((j) => this.withLiveProgress(j)) };
   }
 
   counts() {
@@ -175,15 +192,29 @@ export class JobManager {
 
   private dispatch(): void {
     for (let pass = 0; pass < 16 && !this.stopping && this.scheduler.hasFreeSlot(); pass++) {
-      const queued = this.store.queued(DISPATCH_SCAN);
       let placed = 0;
-      for (const job of queued) {
-        const backend = this.scheduler.select(requirementsOf(job), this.hints.get(job.id));
-        if (backend && this.startAttempt(job, backend)) placed++;
+      for (const head of this.store.queued(DISPATCH_SCAN)) {
+        const req = this.requirementsOf(head);
+        const backend = req && this.scheduler.select(req, this.hints.get(head.id));
+        const job = backend ? this.store.get(head.id) : null;
+        if (backend && job && this.startAttempt(job, backend)) placed++;
         if (!this.scheduler.hasFreeSlot()) return;
       }
       if (placed === 0) return;
     }
+  }
+
+  /** A queued job's needs, parsed from its graph once (a long queue is scanned on every free slot). */
+  private requirementsOf(head: QueuedJob): Requirements | null {
+    const cached = this.requirements.get(head.id);
+    if (cached) return cached;
+    const graph = this.store.graphOf(head.id);
+    if (!graph) return null;
+    // Entries of jobs that left the queue some other way go with the next clear; the scan bounds the rest.
+    if (this.requirements.size >= 8 * DISPATCH_SCAN) this.requirements.clear();
+    const req = requirementsOf({ graph, requires: head.requires, min_vram_gb: head.min_vram_gb });
+    this.requirements.set(head.id, req);
+    return req;
   }
 
   private startAttempt(job: Job, m: BackendMonitor): boolean {
@@ -204,6 +235,7 @@ export class JobManager {
       return true;
     });
     if (!ok) return false;
+    this.requirements.delete(job.id);
     this.scheduler.acquire(m.id, job.id);
     this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
     this.events.emit("job.dispatched", job.id, { backend_id: m.id, attempt, prompt_id: promptId });
@@ -233,7 +265,14 @@ export class JobManager {
         }
       },
       onProgress: (p) => {
-        this.store.setProgress(job.id, p);
+        const last = this.liveProgress.get(job.id);
+        const now = Date.now();
+        // One commit per sampler step would cost more than the step on a fast host; the latest value is
+        // served from memory and persisted a few times a second.
+        if (!last || now - last.written >= PROGRESS_WRITE_MS) {
+          this.store.setProgress(job.id, p);
+          this.liveProgress.set(job.id, { progress: p, written: now });
+        } else this.liveProgress.set(job.id, { progress: p, written: last.written });
         this.events.emit("job.progress", job.id, { ...p });
       },
       onOutput: (o) => {
@@ -261,6 +300,7 @@ export class JobManager {
 
   private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
     this.active.delete(job.id);
+    this.liveProgress.delete(job.id);
     this.scheduler.release(
       m.id,
       job.id,

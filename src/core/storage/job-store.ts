@@ -17,6 +17,8 @@ const now = () => new Date().toISOString();
 
 export type NewJob = Omit<Job, "seq" | "outputs" | "updated_at" | "outputs_expired">;
 
+export type QueuedJob = Pick<Job, "id" | "requires" | "min_vram_gb">;
+
 export interface JobListQuery {
   statuses?: JobStatus[];
   workflow_id?: string;
@@ -70,7 +72,10 @@ export class JobStore {
       byKey: db.prepare(
         "SELECT id FROM jobs WHERE idempotency_key = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
-      queued: db.prepare("SELECT * FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?"),
+      queued: db.prepare(
+        "SELECT id, requires, min_vram_gb FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
+      ),
+      graph: db.prepare("SELECT graph FROM jobs WHERE id = ?"),
       byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
       counts: db.prepare("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
       addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
@@ -186,9 +191,21 @@ export class JobStore {
     return { jobs, next_cursor: more ? String(jobs[jobs.length - 1]!.seq) : null };
   }
 
-  /** The head of the queue: highest priority first, FIFO within a priority. */
-  queued(limit: number): Job[] {
-    return (this.stmts.queued.all(limit) as Row[]).map((r) => this.toJob(r, false));
+  /**
+   * The head of the queue, highest priority first and FIFO within a priority: only what placing a job
+   * needs, since a dispatch pass reads it on every free slot and most of a row is its graph.
+   */
+  queued(limit: number): QueuedJob[] {
+    return (this.stmts.queued.all(limit) as Row[]).map((r) => ({
+      id: r.id as string,
+      requires: json<string[]>(r.requires, []),
+      min_vram_gb: (r.min_vram_gb as number | null) ?? null,
+    }));
+  }
+
+  graphOf(id: string): Job["graph"] | null {
+    const row = this.stmts.graph.get(id) as { graph: string } | undefined;
+    return row ? json(row.graph, {}) : null;
   }
 
   withStatus(status: JobStatus, limit: number): Job[] {
