@@ -95,7 +95,8 @@ export class JobManager {
     const seq = await this.store.insertSoon(row);
     this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
     this.events.emit("job.queued", row.id, { workflow_id: row.workflow_id, priority: row.priority });
-    this.kick();
+    // Now rather than via kick(): the insert already waited a turn, and an idle host should not wait another.
+    if (!this.stopping) this.dispatch();
     return { ...row, seq, outputs: [], outputs_expired: false, updated_at: row.created_at };
   }
 
@@ -328,7 +329,7 @@ export class JobManager {
           // The final progress rides on the event so a client's bar ends at exactly 100 without another read.
           this.events.emit("job.completed", job.id, {
             backend_id: m.id,
-            outputs: this.store.get(job.id)?.outputs.map((o) => o.filename) ?? [],
+            outputs: this.store.outputNames(job.id),
             progress: FINAL_PROGRESS,
           });
         }

@@ -1,6 +1,5 @@
 // Job files on disk: inputs kept for retries (`inputs/<job_id>/`) and outputs fetched from hosts
-// (`outputs/<job_id>/`). Writes stream through a hash into a temp file and are renamed into place, so a
-// reader never sees half a file and memory stays flat whatever the size.
+// (`outputs/<job_id>/`). Writes stream through a hash, so memory stays flat whatever the size.
 import { createHash } from "node:crypto";
 import { createWriteStream } from "node:fs";
 import { mkdir, rename, rm, stat, writeFile } from "node:fs/promises";
@@ -41,6 +40,8 @@ export function safeName(name: string): string {
 export type FileArea = "inputs" | "outputs";
 
 export class FileStore {
+  private readonly made = new Set<string>();
+
   constructor(private readonly dataDir: string) {}
 
   dir(area: FileArea, jobId: string): string {
@@ -53,16 +54,17 @@ export class FileStore {
     return path.join(this.dir(area, jobId), filename);
   }
 
+  /**
+   * Streams a body to its final name through a hash. No temp file and rename: a job's file is only served
+   * once it is recorded, which happens after this resolves, so a half-written one is never handed out.
+   */
   async saveStream(
     area: FileArea,
     jobId: string,
     filename: string,
     body: Readable,
   ): Promise<{ size: number; sha256: string }> {
-    const dir = this.dir(area, jobId);
-    await mkdir(dir, { recursive: true });
-    const final = path.join(dir, safeName(filename));
-    const tmp = `${final}.part-${process.pid}-${Date.now()}`;
+    const final = path.join(await this.ensureDir(area, jobId), safeName(filename));
     const hash = createHash("sha256");
     let size = 0;
     const tap = new Transform({
@@ -73,13 +75,22 @@ export class FileStore {
       },
     });
     try {
-      await pipeline(body, tap, createWriteStream(tmp));
-      await rename(tmp, final);
+      await pipeline(body, tap, createWriteStream(final));
     } catch (err) {
-      await rm(tmp, { force: true });
+      await rm(final, { force: true });
       throw err;
     }
     return { size, sha256: hash.digest("hex") };
+  }
+
+  /** mkdir once per job folder: on a job's hot path every file-system round trip shows. */
+  private async ensureDir(area: FileArea, jobId: string): Promise<string> {
+    const dir = this.dir(area, jobId);
+    if (this.made.has(dir)) return dir;
+    await mkdir(dir, { recursive: true });
+    if (this.made.size >= 10_000) this.made.clear();
+    this.made.add(dir);
+    return dir;
   }
 
   async saveBytes(area: FileArea, jobId: string, filename: string, bytes: Buffer): Promise<string> {
@@ -99,6 +110,7 @@ export class FileStore {
   }
 
   async remove(area: FileArea, jobId: string): Promise<void> {
+    this.made.delete(this.dir(area, jobId));
     await rm(this.dir(area, jobId), { recursive: true, force: true });
   }
 }

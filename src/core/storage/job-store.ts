@@ -76,6 +76,10 @@ export class JobStore {
         "SELECT id, requires, min_vram_gb FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
       ),
       graph: db.prepare("SELECT graph FROM jobs WHERE id = ?"),
+      webhookUrl: db.prepare("SELECT webhook_url FROM jobs WHERE id = ?"),
+      outputNames: db.prepare(
+        "SELECT filename FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename",
+      ),
       byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
       counts: db.prepare("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
       addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
@@ -201,6 +205,15 @@ export class JobStore {
       requires: json<string[]>(r.requires, []),
       min_vram_gb: (r.min_vram_gb as number | null) ?? null,
     }));
+  }
+
+  /** Cheap look-ups for paths that run on every job's end and need one field, not the whole row. */
+  webhookUrlOf(id: string): string | null {
+    return (this.stmts.webhookUrl.get(id) as { webhook_url: string | null } | undefined)?.webhook_url ?? null;
+  }
+
+  outputNames(id: string): string[] {
+    return (this.stmts.outputNames.all(id) as { filename: string }[]).map((r) => r.filename);
   }
 
   graphOf(id: string): Job["graph"] | null {

@@ -98,6 +98,7 @@ export class WebhookDispatcher {
 
   private enqueue(jobId: string): void {
     try {
+      if (!this.jobs.webhookUrlOf(jobId)) return; // most jobs have none: skip reading the whole job
       const job = this.jobs.get(jobId);
       if (!job?.webhook_url || !isTerminal(job.status) || !this.render) return;
       const created = this.store.insert({
