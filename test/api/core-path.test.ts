@@ -1,6 +1,6 @@
 // The core job path end to end: submit over HTTP, run on a simulated ComfyUI host, fetch the outputs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
@@ -10,11 +10,7 @@ let orch: RunningOrchestrator;
 beforeAll(async () => {
   sim = await startSimulator({ stepMs: 2 });
   orch = await startOrchestrator({ backends: [{ id: "sim-1", url: sim.url }] });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();

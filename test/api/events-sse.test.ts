@@ -1,7 +1,7 @@
 // Server-Sent Events for one job (GET /api/job/:id/events): its current state first, then its events,
 // ending right after the terminal one; JSON errors for unknown jobs.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
@@ -78,11 +78,7 @@ let orch: RunningOrchestrator;
 beforeAll(async () => {
   sim = await startSimulator({ stepMs: 5 });
   orch = await startOrchestrator({ backends: [{ id: "sim", url: sim.url }] });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();

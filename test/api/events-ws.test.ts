@@ -3,7 +3,7 @@
 import type { FastifyInstance } from "fastify";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
@@ -21,11 +21,7 @@ async function startWithEvents(
     backends: [{ id: "sim", url: sim.url, max_inflight: maxInflight }],
     overrides: { events },
   });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
   return orch;
 }
 

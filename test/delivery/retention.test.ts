@@ -3,7 +3,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import type { RunningOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { startDeliveryOrchestrator } from "./delivery-helpers.js";
@@ -19,11 +19,7 @@ afterAll(async () => {
 
 async function start(retention: Record<string, unknown>) {
   const orch = await startDeliveryOrchestrator({ backends: [{ id: "sim-1", url: sim.url }], retention });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
   return orch;
 }
 

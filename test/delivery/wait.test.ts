@@ -1,6 +1,6 @@
 // POST /api/job?wait=SECONDS: the finished job (200) when it ends in time, else its current state (202).
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually } from "../helpers/api.js";
+import { api, eventually, untilHealthy } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
@@ -14,11 +14,7 @@ beforeAll(async () => {
     backends: [{ id: "sim-1", url: sim.url }],
     overrides: { server: { max_wait_s: 30 } },
   });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();

@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, submit, waitForJob } from "../helpers/api.js";
+import { submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 import {
@@ -34,11 +34,7 @@ async function start(dir: string) {
     dir,
     webhooks: { max_attempts: 20 },
   });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
   return orch;
 }
 

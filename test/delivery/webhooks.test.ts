@@ -1,7 +1,7 @@
 // Webhooks: a signed POST on every terminal state, retried on a failed answer, refused for hosts not allowed.
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import type { RunningOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 import {
@@ -20,11 +20,7 @@ beforeAll(async () => {
   sim = await startSimulator({ stepMs: 5 });
   receiver = await startReceiver();
   orch = await startDeliveryOrchestrator({ backends: [{ id: "sim-1", url: sim.url }] });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "backend online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();

@@ -1,7 +1,7 @@
 // What happens when things break: a host forgetting its history, cancellation in every state, timeouts,
 // idempotent submits, and out-of-memory retries on a bigger host.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -23,11 +23,7 @@ beforeAll(async () => {
   const dir = makeTestDir();
   writeWorkflow(dir, "slow", slowWorkflow);
   orch = await startOrchestrator({ dir, backends: [{ id: "s", url: sim.url }] });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();

@@ -1,7 +1,7 @@
 // Late-binding dispatch across three simulated hosts: capabilities, node classes, models, load, priority,
 // drain, a host dying and coming back, and the per-host in-flight cap.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { invertGraph, slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -40,11 +40,7 @@ beforeAll(async () => {
       { id: "c", url: c.url, capabilities: ["sdxl"] },
     ],
   });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "all hosts online",
-  );
+  await untilHealthy(orch.url);
   // Sample every host's queue: none may ever hold more than max_inflight (2) of our prompts.
   sampler = setInterval(() => {
     for (const s of [a, b, c]) {
@@ -155,11 +151,7 @@ describe("priority", () => {
     writeWorkflow(dir, "slow", slowWorkflow);
     const one = await startOrchestrator({ dir, backends: [{ id: "only", url: sim.url, max_inflight: 1 }] });
     try {
-      await eventually(
-        async () => (await api(one.url, "GET", "/api/health")).body.status === "ok",
-        10_000,
-        "online",
-      );
+      await untilHealthy(one.url);
       const blocker = await submit(one.url, { workflow_id: "slow", parameters: { steps: 20 } });
       await waitForJob(one.url, blocker, (j) => j.status !== "queued");
       const low = [];

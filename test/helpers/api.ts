@@ -77,3 +77,12 @@ export function expectError(r: { status: number; body: any }, status: number, co
   expect(typeof r.body.error.message).toBe("string");
   expect(r.body.error).toHaveProperty("details");
 }
+
+/** Waits until /api/health says every enabled backend is online. */
+export async function untilHealthy(base: string, timeoutMs = 10_000): Promise<void> {
+  await eventually(
+    async () => (await api(base, "GET", "/api/health")).body?.status === "ok",
+    timeoutMs,
+    "backends online",
+  );
+}

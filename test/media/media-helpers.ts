@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PNG } from "pngjs";
-import { api, eventually } from "../helpers/api.js";
+import { untilHealthy } from "../helpers/api.js";
 import { type RunningOrchestrator, startOrchestrator, type TestConfig } from "../helpers/orchestrator.js";
 
 /** startOrchestrator with a `media` section, waiting until its backends (if any) are online. */
@@ -12,11 +12,7 @@ export async function startMediaOrchestrator(
 ): Promise<RunningOrchestrator> {
   const orch = await startOrchestrator({ ...c, overrides: { ...c.overrides, media: { ...c.media } } });
   if (c.backends.length > 0) {
-    await eventually(
-      async () => (await api(orch.url, "GET", "/api/health")).body?.status === "ok",
-      10_000,
-      "backend online",
-    );
+    await untilHealthy(orch.url);
   }
   return orch;
 }

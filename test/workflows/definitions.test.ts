@@ -2,7 +2,7 @@
 // discovery with a JSON Schema, and reproducible seeds.
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
+import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { invertGraph, slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -66,11 +66,7 @@ beforeAll(async () => {
     graph: { ...invertGraph(), "2": { class_type: "ImageInvert", inputs: { image: ["42", 0] } } },
   });
   orch = await startOrchestrator({ dir, backends: [{ id: "s", url: sim.url }] });
-  await eventually(
-    async () => (await api(orch.url, "GET", "/api/health")).body.status === "ok",
-    10_000,
-    "online",
-  );
+  await untilHealthy(orch.url);
 });
 afterAll(async () => {
   await orch?.stop();
