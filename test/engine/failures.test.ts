@@ -166,3 +166,30 @@ describe("out of memory", () => {
     }
   });
 });
+
+describe("giving up", () => {
+  it("a job no host takes in time fails QUEUE_TIMEOUT", async () => {
+    const idle = await startOrchestrator({
+      backends: [{ id: "off", url: sim.url, enabled: false }],
+      overrides: { scheduler: { queue_timeout_s: 0.3 } },
+    });
+    try {
+      const job = await waitForJob(idle.url, await submit(idle.url, { workflow_id: "invert_image" }));
+      expect(job).toMatchObject({ status: "failed", attempt: 0, error: { code: "QUEUE_TIMEOUT" } });
+    } finally {
+      await idle.stop();
+    }
+  });
+
+  it("after max_attempts host failures the job fails with every attempt's error", async () => {
+    sim.setFault({ kind: "http_error", route: "/prompt", status: 500 });
+    try {
+      const job = await waitForJob(orch.url, await submit(orch.url, slow(1)));
+      expect(job).toMatchObject({ status: "failed", attempt: 3, error: { code: "ATTEMPTS_EXHAUSTED" } });
+      expect(job.error.details.attempts).toHaveLength(3);
+      for (const a of job.attempts) expect(a.error.code).toBe("BACKEND_UNAVAILABLE");
+    } finally {
+      sim.clearFaults();
+    }
+  });
+});
