@@ -26,13 +26,16 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  let stopping = false;
+  let stoppingSince = 0;
   const shutdown = (signal: string) => {
-    if (stopping) {
+    if (stoppingSince) {
+      // npm and tsx relay a terminal's Ctrl-C to us on top of the one we got directly: only a signal sent
+      // well after the first is someone asking us to give up on a clean shutdown.
+      if (Date.now() - stoppingSince < 2000) return;
       log.warn({ signal }, "second signal: exiting now");
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ signal }, "shutting down");
     const force = setTimeout(() => {
       log.error("shutdown took too long; exiting");

@@ -166,6 +166,10 @@ export class BackendMonitor extends EventEmitter {
     } catch (err) {
       if (this.stopped) return;
       this.failures++;
+      // A host that was never reachable stays `offline` without a state change: say so once, not per poll.
+      if (this.failures === 1 && this.snapshot.last_seen === null) {
+        this.log.warn({ backend_id: this.id, err: (err as Error).message }, "backend unreachable");
+      }
       this.snapshot.last_error = (err as Error).message;
       // Host restarts lose custom nodes or models as often as they gain them: re-read on recovery.
       this.objectInfoStale = true;

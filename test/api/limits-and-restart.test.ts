@@ -4,7 +4,8 @@ import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { api, eventually, expectError, submit, waitForJob } from "../helpers/api.js";
-import { makeTestDir, startOrchestrator } from "../helpers/orchestrator.js";
+import { makeTestDir, spawnOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
+import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { startSimulator } from "../sim/simulator.js";
 
 /** A port nothing listens on: bound, then released. */
@@ -90,4 +91,31 @@ describe("restart", () => {
       await sim.close();
     }
   });
+});
+
+describe("graceful shutdown", () => {
+  it("SIGTERM exits 0, and a job left running on its host is finished by the next process", async () => {
+    const sim = await startSimulator({ stepMs: 10 });
+    const dir = makeTestDir();
+    dirs.push(dir);
+    writeWorkflow(dir, "slow", slowWorkflow);
+    const config = { dir, backends: [{ id: "s", url: sim.url }] };
+    try {
+      const first = await spawnOrchestrator(config);
+      const id = await submit(first.url, { workflow_id: "slow", parameters: { steps: 60 } });
+      await waitForJob(first.url, id, (j) => j.status === "running");
+      expect(await first.kill("SIGTERM")).toBe(0);
+      const second = await spawnOrchestrator(config);
+      try {
+        const job = await waitForJob(second.url, id, undefined, 20_000);
+        // Re-attached to the same prompt rather than running it again.
+        expect(job).toMatchObject({ status: "completed", attempt: 1 });
+        expect(sim.stats.promptsReceived).toBe(1);
+      } finally {
+        await second.kill("SIGTERM");
+      }
+    } finally {
+      await sim.close();
+    }
+  }, 60_000);
 });
