@@ -90,6 +90,7 @@ export class Orchestrator {
         silenceCheckS: config.jobs.silence_check_s,
         queueTimeoutS: config.scheduler.queue_timeout_s,
         idempotencyTtlH: config.jobs.idempotency_ttl_h,
+        nextPromptLeadMs: config.scheduler.next_prompt_lead_ms,
         media: {
           maxBytes: config.media.max_image_mb * 1024 * 1024,
           fetchUrl: createUrlFetcher({

@@ -54,6 +54,8 @@ export const ConfigSchema = z.strictObject({
       queue_timeout_s: seconds.default(3600),
       /** A host whose answers take longer than this is `degraded`. */
       slow_response_ms: z.number().int().positive().default(2000),
+      /** A host's next prompt is sent when its running one is about this close to done (0: at once). */
+      next_prompt_lead_ms: z.number().int().min(0).default(250),
     })
     .prefault({}),
   jobs: z

@@ -211,3 +211,28 @@ describe("a host that dies", () => {
     );
   });
 });
+
+describe("late binding of a host's next prompt", () => {
+  it("keeps the next job in Orchestrator's queue until the host's running prompt is nearly done", async () => {
+    const sim = await startSimulator({ stepMs: 10 });
+    const dir = makeTestDir();
+    writeWorkflow(dir, "slow", slowWorkflow);
+    const one = await startOrchestrator({ dir, backends: [{ id: "only", url: sim.url, max_inflight: 2 }] });
+    try {
+      await untilHealthy(one.url);
+      const long = await submit(one.url, { workflow_id: "slow", parameters: { steps: 150 } });
+      await waitForJob(one.url, long, (j) => j.status === "running" && j.progress?.value >= 5);
+      const next = await submit(one.url, { workflow_id: "slow", parameters: { steps: 2 } });
+      // Far from its end, the host's second slot stays closed: a faster host could still take the job.
+      const early = await api(one.url, "GET", `/api/job/${next}`);
+      const longNow = await api(one.url, "GET", `/api/job/${long}`);
+      expect(longNow.body.progress.value).toBeLessThan(120);
+      expect(early.body.status).toBe("queued");
+      // Near the end it goes out (the benchmark measures that the host does not idle in between).
+      expect((await waitForJob(one.url, next, undefined, 20_000)).status).toBe("completed");
+    } finally {
+      await one.stop();
+      await sim.close();
+    }
+  });
+});

@@ -54,6 +54,8 @@ export class Attempt {
   private readonly collector: OutputCollector;
   private readonly executedNodes = new Set<string>();
   private cachedNodes = 0;
+  private runningSince = 0;
+  private rate: { node: string; v0: number; t0: number; value: number; t: number; max: number } | null = null;
   private lastError: JobError | null = null;
   private readonly log: Logger;
 
@@ -208,10 +210,18 @@ export class Attempt {
           this.progress(String(d.node), 0, 1);
         }
         break;
-      case "progress":
+      case "progress": {
         this.markRunning();
-        this.progress(String(d.node ?? ""), Number(d.value) || 0, Number(d.max) || 1);
+        const node = String(d.node ?? "");
+        const value = Number(d.value) || 0;
+        const max = Number(d.max) || 1;
+        const now = Date.now();
+        if (!this.rate || this.rate.node !== node || value < this.rate.value) {
+          this.rate = { node, v0: value, t0: now, value, t: now, max };
+        } else Object.assign(this.rate, { value, t: now, max });
+        this.progress(node, value, max);
         break;
+      }
       case "executed":
         if (d.output && typeof d.output === "object")
           this.collector.add(String(d.node), d.output as Record<string, unknown>);
@@ -242,7 +252,26 @@ export class Attempt {
   private markRunning(): void {
     if (this.running) return;
     this.running = true;
+    this.runningSince = Date.now();
     this.hooks.onRunning();
+  }
+
+  get isRunning(): boolean {
+    return this.running && !this.finished;
+  }
+
+  get runningForMs(): number {
+    return this.running ? Date.now() - this.runningSince : 0;
+  }
+
+  /**
+   * Time left in the node reporting progress (a sampler), from its step rate; null before it has reported
+   * two steps. Nodes after it are not counted, so this errs early, never late.
+   */
+  remainingMs(): number | null {
+    const r = this.rate;
+    if (!r || r.value <= r.v0 || r.t <= r.t0) return null;
+    return ((r.max - r.value) * (r.t - r.t0)) / (r.value - r.v0);
   }
 
   private progress(nodeId: string, value: number, max: number): void {

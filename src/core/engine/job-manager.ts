@@ -20,6 +20,7 @@ import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import type { JobEvents } from "./events.js";
 import { prepareJob } from "./job-preparation.js";
+import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
 import { type Requirements, requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
@@ -33,6 +34,8 @@ export interface JobManagerOptions {
   silenceCheckS: number;
   queueTimeoutS: number;
   idempotencyTtlH: number;
+  /** How close to its end a host's running prompt must be before the host gets its next one (0: at once). */
+  nextPromptLeadMs: number;
   media: Omit<ImageSourceContext, "files">;
 }
 
@@ -46,6 +49,7 @@ export class JobManager {
   private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
   /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
   private readonly hints = new Map<string, SelectOptions>();
+  private readonly gate: NextPromptGate;
   private readonly requirements = new Map<string, Requirements>();
   private readonly liveProgress = new Map<string, { progress: JobProgress; written: number }>();
   /** Submits under way per idempotency key. */
@@ -62,7 +66,10 @@ export class JobManager {
     readonly events: JobEvents,
     private readonly opts: JobManagerOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
+    scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
+  }
 
   /** Validates and persists a job; returns as soon as it is queued. A repeated idempotency key returns the first job. */
   async submit(project: Project, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
@@ -260,12 +267,14 @@ export class JobManager {
       silenceCheckMs: this.opts.silenceCheckS * 1000,
       graceMs: this.opts.recoveryGraceS * 1000,
       onRunning: () => {
+        this.gate.started(attempt);
         if (this.store.transition(job.id, ["dispatching"], "running", { started_at: now() })) {
           this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: attempt.prompt }, "job running");
           this.events.emit("job.running", job.id, { backend_id: m.id, attempt: job.attempt });
         }
       },
       onProgress: (p) => {
+        this.gate.progressed(attempt);
         const last = this.liveProgress.get(job.id);
         const now = Date.now();
         // One commit per sampler step would cost more than the step on a fast host; the latest value is
@@ -294,7 +303,10 @@ export class JobManager {
         this.log.error({ job_id: job.id, err }, "attempt crashed");
         return { kind: "retry", error: { code: "INTERNAL", message: err.message } };
       })
-      .then((outcome) => this.settle(job, m, outcome, (Date.now() - started) / 1000))
+      .then((outcome) => {
+        this.gate.ended(attempt, outcome.kind === "completed" ? attempt.runningForMs : null);
+        this.settle(job, m, outcome, (Date.now() - started) / 1000);
+      })
       .catch((err) => this.log.error({ job_id: job.id, err }, "could not record an attempt's end"));
     this.active.set(job.id, { attempt, done });
   }

@@ -99,6 +99,7 @@ export class Scheduler {
     if (m.snapshot.state !== "online") return m.snapshot.state;
     if (o.exclude?.has(m.id)) return "failed this job before";
     if (rt.inflight.size >= this.maxInflight(m)) return "full";
+    if (!this.slotOpen(m, rt)) return "running prompt not near its end";
     if (o.minFreeVramBytes !== undefined && (m.snapshot.vram_free ?? 0) <= o.minFreeVramBytes) {
       return "not enough free VRAM";
     }
@@ -137,13 +138,25 @@ export class Scheduler {
         rt.enabled &&
         !rt.draining &&
         m.snapshot.state === "online" &&
-        rt.inflight.size < this.maxInflight(m)
+        rt.inflight.size < this.maxInflight(m) &&
+        this.slotOpen(m, rt)
       ) {
         return true;
       }
     }
     return false;
   }
+
+  /**
+   * A host's first slot is always open. Its later ones open when the gate says the prompt it is running is
+   * nearly done: sent earlier, a prompt would wait on that host while a faster one might free up first.
+   */
+  private slotOpen(m: BackendMonitor, rt: Runtime): boolean {
+    return rt.inflight.size === 0 || this.nextPromptGate(m.id);
+  }
+
+  /** Set by the JobManager, which knows how far each host's running prompt has got. */
+  nextPromptGate: (backendId: string) => boolean = () => true;
 
   acquire(backendId: string, jobId: string): void {
     this.runtime.get(backendId)?.inflight.add(jobId);
