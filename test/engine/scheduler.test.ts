@@ -144,14 +144,23 @@ describe("runtime control", () => {
   });
 });
 
+/** One simulated host behind its own Orchestrator, with the `slow` workflow, online. */
+async function singleHost(stepMs: number, maxInflight: number) {
+  const sim = await startSimulator({ stepMs });
+  const dir = makeTestDir();
+  writeWorkflow(dir, "slow", slowWorkflow);
+  const one = await startOrchestrator({
+    dir,
+    backends: [{ id: "only", url: sim.url, max_inflight: maxInflight }],
+  });
+  await untilHealthy(one.url);
+  return { sim, one };
+}
+
 describe("priority", () => {
   it("a higher-priority job jumps the Orchestrator queue", async () => {
-    const sim = await startSimulator({ stepMs: 5 });
-    const dir = makeTestDir();
-    writeWorkflow(dir, "slow", slowWorkflow);
-    const one = await startOrchestrator({ dir, backends: [{ id: "only", url: sim.url, max_inflight: 1 }] });
+    const { sim, one } = await singleHost(5, 1);
     try {
-      await untilHealthy(one.url);
       const blocker = await submit(one.url, { workflow_id: "slow", parameters: { steps: 20 } });
       await waitForJob(one.url, blocker, (j) => j.status !== "queued");
       const low = [];
@@ -214,12 +223,8 @@ describe("a host that dies", () => {
 
 describe("late binding of a host's next prompt", () => {
   it("keeps the next job in Orchestrator's queue until the host's running prompt is nearly done", async () => {
-    const sim = await startSimulator({ stepMs: 10 });
-    const dir = makeTestDir();
-    writeWorkflow(dir, "slow", slowWorkflow);
-    const one = await startOrchestrator({ dir, backends: [{ id: "only", url: sim.url, max_inflight: 2 }] });
+    const { sim, one } = await singleHost(10, 2);
     try {
-      await untilHealthy(one.url);
       const long = await submit(one.url, { workflow_id: "slow", parameters: { steps: 150 } });
       await waitForJob(one.url, long, (j) => j.status === "running" && j.progress?.value >= 5);
       const next = await submit(one.url, { workflow_id: "slow", parameters: { steps: 2 } });

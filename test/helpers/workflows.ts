@@ -1,6 +1,7 @@
 // Extra workflow files for tests, written into an Orchestrator's workflow folder.
 import { writeFileSync } from "node:fs";
 import path from "node:path";
+import { txt2imgGraph } from "../sim/graphs.js";
 
 export function writeWorkflow(dir: string, id: string, def: unknown): void {
   writeFileSync(path.join(dir, "data", "workflows", `${id}.json`), JSON.stringify(def, null, 2));
@@ -17,29 +18,10 @@ export function invertGraph(custom?: string) {
   return graph;
 }
 
-/** A sampler graph whose run time is steps × the host's stepMs. */
+type Node = { class_type: string; inputs: Record<string, unknown> };
+
+/** A sampler graph (the simulator's standard txt2img one) whose run time is steps × the host's stepMs. */
 export const slowWorkflow = {
   parameters: { steps: { type: "integer", targets: ["3.steps"], default: 10 } },
-  graph: {
-    "3": {
-      class_type: "KSampler",
-      inputs: {
-        seed: 1,
-        steps: 10,
-        cfg: 7,
-        sampler_name: "euler",
-        scheduler: "normal",
-        denoise: 1,
-        model: ["4", 0],
-        positive: ["6", 0],
-        negative: ["6", 0],
-        latent_image: ["5", 0],
-      },
-    },
-    "4": { class_type: "CheckpointLoaderSimple", inputs: { ckpt_name: "sd_xl_base_1.0.safetensors" } },
-    "5": { class_type: "EmptyLatentImage", inputs: { width: 64, height: 64, batch_size: 1 } },
-    "6": { class_type: "CLIPTextEncode", inputs: { text: "x", clip: ["4", 1] } },
-    "8": { class_type: "VAEDecode", inputs: { samples: ["3", 0], vae: ["4", 2] } },
-    "9": { class_type: "SaveImage", inputs: { filename_prefix: "slow", images: ["8", 0] } },
-  },
+  graph: txt2imgGraph({ seed: 1, steps: 10, prefix: "slow" }) as { "3": Node } & Record<string, Node>,
 };

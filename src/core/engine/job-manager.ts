@@ -6,22 +6,17 @@ import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
-import {
-  isTerminal,
-  type Job,
-  type JobAttempt,
-  type JobError,
-  type JobProgress,
-  type Project,
-} from "../models.js";
+import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
 import type { JobListQuery, JobStore, QueuedJob } from "../storage/job-store.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import type { JobEvents } from "./events.js";
 import { prepareJob } from "./job-preparation.js";
+import { LiveProgress } from "./live-progress.js";
 import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
+import { recoverJobs } from "./recovery.js";
 import { type Requirements, requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
@@ -42,7 +37,6 @@ export interface JobManagerOptions {
 /** How many queued jobs one dispatch pass looks at: bounds the work when many cannot be placed. */
 const DISPATCH_SCAN = 128;
 const TICK_MS = 250;
-const PROGRESS_WRITE_MS = 500;
 const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
 export class JobManager {
@@ -51,7 +45,7 @@ export class JobManager {
   private readonly hints = new Map<string, SelectOptions>();
   private readonly gate: NextPromptGate;
   private readonly requirements = new Map<string, Requirements>();
-  private readonly liveProgress = new Map<string, { progress: JobProgress; written: number }>();
+  private readonly progress: LiveProgress;
   /** Submits under way per idempotency key. */
   private readonly submitting = new Map<string, Promise<Job>>();
   private tick: NodeJS.Timeout | null = null;
@@ -67,6 +61,7 @@ export class JobManager {
     private readonly opts: JobManagerOptions,
     private readonly log: Logger,
   ) {
+    this.progress = new LiveProgress(store);
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
   }
@@ -110,13 +105,7 @@ export class JobManager {
   get(id: string): Job {
     const job = this.store.get(id);
     if (!job) throw new AppError("JOB_NOT_FOUND", `Job "${id}" not found`, { job_id: id });
-    return this.withLiveProgress(job);
-  }
-
-  /** Progress is persisted at most every PROGRESS_WRITE_MS; readers get the latest from memory. */
-  private withLiveProgress(job: Job): Job {
-    const live = job.status === "running" ? this.liveProgress.get(job.id) : undefined;
-    return live ? { ...job, progress: live.progress } : job;
+    return this.progress.overlay(job);
   }
 
   attempts(id: string): JobAttempt[] {
@@ -125,7 +114,7 @@ export class JobManager {
 
   list(q: JobListQuery) {
     const page = this.store.list(q);
-    return { ...page, jobs: page.jobs.map((j) => this.withLiveProgress(j)) };
+    return { ...page, jobs: page.jobs.map((j) => this.progress.overlay(j)) };
   }
 
   counts() {
@@ -168,7 +157,10 @@ export class JobManager {
       });
       m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
     }
-    this.recover();
+    recoverJobs(this.store, this.scheduler, {
+      resume: (job, m, deadline) => this.run(job, m, true, deadline),
+      requeue: (job, error) => this.retry(job, job.backend_id ?? "", { kind: "retry", error }),
+    });
     this.tick = setInterval(() => this.onTick(), TICK_MS);
     this.tick.unref();
     this.kick();
@@ -275,14 +267,7 @@ export class JobManager {
       },
       onProgress: (p) => {
         this.gate.progressed(attempt);
-        const last = this.liveProgress.get(job.id);
-        const now = Date.now();
-        // One commit per sampler step would cost more than the step on a fast host; the latest value is
-        // served from memory and persisted a few times a second.
-        if (!last || now - last.written >= PROGRESS_WRITE_MS) {
-          this.store.setProgress(job.id, p);
-          this.liveProgress.set(job.id, { progress: p, written: now });
-        } else this.liveProgress.set(job.id, { progress: p, written: last.written });
+        this.progress.record(job.id, p);
         this.events.emit("job.progress", job.id, { ...p });
       },
       onOutput: (o) => {
@@ -313,7 +298,7 @@ export class JobManager {
 
   private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
     this.active.delete(job.id);
-    this.liveProgress.delete(job.id);
+    this.progress.forget(job.id);
     this.scheduler.release(
       m.id,
       job.id,
@@ -438,29 +423,6 @@ export class JobManager {
         });
     }
     this.kick();
-  }
-
-  /** Re-attaches to jobs that were on a host when the previous process stopped (or was killed). */
-  private recover(): void {
-    for (const status of ["dispatching", "running"] as const) {
-      for (const job of this.store.withStatus(status, 100_000)) {
-        const m = this.scheduler.all().find((b) => b.id === job.backend_id);
-        if (!m) {
-          this.retry(job, job.backend_id ?? "", {
-            kind: "retry",
-            error: {
-              code: "BACKEND_REMOVED",
-              message: `backend "${job.backend_id}" is no longer configured`,
-            },
-          });
-          continue;
-        }
-        this.scheduler.acquire(m.id, job.id);
-        const started = this.store.attempts(job.id).find((a) => a.attempt === job.attempt)?.started_at;
-        const deadline = (started ? Date.parse(started) : Date.now()) + job.timeout_s * 1000;
-        this.run(job, m, true, deadline);
-      }
-    }
   }
 
   private forwardPreview(promptId: string | null, frame: Buffer): void {

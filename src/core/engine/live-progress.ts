@@ -1,0 +1,31 @@
+// Progress of running jobs. One commit per sampler step would cost more than the step on a fast host, so
+// the latest value lives in memory, is persisted a few times a second, and readers get it from here.
+import type { Job, JobProgress } from "../models.js";
+import type { JobStore } from "../storage/job-store.js";
+
+const WRITE_EVERY_MS = 500;
+
+export class LiveProgress {
+  private readonly latest = new Map<string, { progress: JobProgress; written: number }>();
+
+  constructor(private readonly store: JobStore) {}
+
+  record(jobId: string, progress: JobProgress): void {
+    const last = this.latest.get(jobId);
+    const now = Date.now();
+    if (!last || now - last.written >= WRITE_EVERY_MS) {
+      this.store.setProgress(jobId, progress);
+      this.latest.set(jobId, { progress, written: now });
+    } else this.latest.set(jobId, { progress, written: last.written });
+  }
+
+  /** The job with its newest progress, which the database may not have yet. */
+  overlay(job: Job): Job {
+    const live = job.status === "running" ? this.latest.get(job.id) : undefined;
+    return live ? { ...job, progress: live.progress } : job;
+  }
+
+  forget(jobId: string): void {
+    this.latest.delete(jobId);
+  }
+}
