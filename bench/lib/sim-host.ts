@@ -10,6 +10,11 @@ export interface SimHostOptions {
   stepMs: number;
   nodeMs?: number;
   outputSizeBytes?: number;
+  /** Relative speed (step and node times ÷ speed), cost of a checkpoint load, checkpoints kept warm. */
+  speed?: number;
+  loadMs?: number;
+  modelSlots?: number;
+  checkpoints?: string[];
 }
 
 export interface SimHost {
@@ -36,6 +41,10 @@ export async function startSimHost(o: SimHostOptions): Promise<SimHost> {
     dataDir,
   ];
   if (o.outputSizeBytes) args.push("--output-size-bytes", String(o.outputSizeBytes));
+  if (o.speed) args.push("--speed", String(o.speed));
+  if (o.loadMs) args.push("--load-ms", String(o.loadMs));
+  if (o.modelSlots) args.push("--model-slots", String(o.modelSlots));
+  if (o.checkpoints) args.push("--checkpoints", o.checkpoints.join(","));
   const child = spawnTs(`sim-${o.name}`, path.join(REPO, "test", "sim", "cli.ts"), args);
   try {
     const m = await waitForLine(child, /simulator listening on (http:\/\/127\.0\.0\.1:(\d+))/, {

@@ -5,7 +5,8 @@ import { startSimulator } from "./simulator.js";
 
 const USAGE = `usage: npm run sim -- [--port 8188] [--vram-gb 24] [--vram-free-gb 20] [--step-ms 20] [--node-ms 2]
                      [--checkpoints a.safetensors,b.safetensors] [--extra-nodes A,B] [--data-dir DIR]
-                     [--output-size-bytes N] [--device-name NAME]`;
+                     [--output-size-bytes N] [--device-name NAME]
+                     [--speed 1] [--load-ms 0] [--model-slots 1] [--model-gb 2]`;
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined
@@ -23,6 +24,12 @@ function num(name: string, v: string | undefined): number | undefined {
   return n;
 }
 
+function positive(name: string, v: string | undefined): number | undefined {
+  const n = num(name, v);
+  if (n === 0) throw new Error(`--${name} must be above 0`);
+  return n;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -36,6 +43,10 @@ async function main(): Promise<void> {
       "data-dir": { type: "string" },
       "output-size-bytes": { type: "string" },
       "device-name": { type: "string" },
+      speed: { type: "string" },
+      "load-ms": { type: "string" },
+      "model-slots": { type: "string" },
+      "model-gb": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -54,6 +65,10 @@ async function main(): Promise<void> {
     dataDir: values["data-dir"],
     outputSizeBytes: num("output-size-bytes", values["output-size-bytes"]),
     deviceName: values["device-name"],
+    speed: positive("speed", values.speed),
+    loadMs: num("load-ms", values["load-ms"]),
+    modelSlots: positive("model-slots", values["model-slots"]),
+    modelGb: num("model-gb", values["model-gb"]),
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
   });
   console.log(

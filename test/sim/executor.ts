@@ -2,6 +2,7 @@
 // events in ComfyUI's order, interrupts, injected faults, and the history entry written when a prompt ends.
 import { executionOrder, formatInputs, gatherInputs } from "./execution-plan.js";
 import type { FaultBook } from "./faults.js";
+import type { ModelCache } from "./model-cache.js";
 import type { Graph, NodeDef, NodeEnv, RunContext } from "./node-types.js";
 import type { HistoryEntry, PromptQueue, QueueItem } from "./prompt-queue.js";
 import { PyException } from "./python-compat.js";
@@ -16,6 +17,8 @@ export interface SimStats {
   maxConcurrentExecuting: number;
   interrupts: number;
   uploads: number;
+  /** Checkpoint loads (see model-cache.ts). */
+  modelLoads: number;
 }
 
 export interface ExecutorDeps {
@@ -28,6 +31,8 @@ export interface ExecutorDeps {
   stepMs: number;
   nodeMs: number;
   outputSizeBytes: number | undefined;
+  /** Checkpoints warm in VRAM; a cold one costs load time in its loader node. */
+  models?: ModelCache;
   /** Carries out a crash_mid_prompt fault: crash now, restart after the delay. */
   crash(restartAfterMs: number): void;
   log?: (line: string) => void;
@@ -176,6 +181,7 @@ export class Executor {
         this.checkInterrupt();
         const injected = this.deps.faults.takeForNode(nodeId, node.class_type);
         if (injected) throw new PyException(injected.type, injected.message);
+        await this.deps.models?.beforeNode(node.inputs, (ms) => this.sleep(ms));
         await this.sleep(this.deps.nodeMs);
         const result = await def.run(
           inputs,

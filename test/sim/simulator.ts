@@ -14,6 +14,7 @@ import { txt2imgGraph } from "./graphs.js";
 import { type DeviceInfo, HostProcess, type SimRuntime } from "./host-process.js";
 import { MAX_BODY_BYTES } from "./http-io.js";
 import { createHttpServer } from "./http-server.js";
+import { ModelCache } from "./model-cache.js";
 import { buildRegistry } from "./node-registry.js";
 import type { NodeDef, NodeEnv } from "./node-types.js";
 import { makeDirs, type SimDirs } from "./paths.js";
@@ -43,6 +44,14 @@ export interface SimulatorOptions {
   disabledNodeClasses?: string[];
   dataDir?: string;
   outputSizeBytes?: number;
+  /** Relative speed: sampler steps and nodes take stepMs ÷ speed (default 1). Loads are not sped up. */
+  speed?: number;
+  /** Cost of loading a checkpoint that is not warm, ms (default 0: free). */
+  loadMs?: number;
+  /** Checkpoints kept warm at once (default 1, ComfyUI's behaviour of keeping the last prompt's). */
+  modelSlots?: number;
+  /** VRAM a warm checkpoint holds, GB (default 2 when loadMs is set, else 0 so free VRAM stays as set). */
+  modelGb?: number;
   /** Receives one line per finished or rejected prompt (the CLI prints them). */
   log?: (line: string) => void;
 }
@@ -88,7 +97,10 @@ class SimulatorImpl implements Simulator, SimRuntime {
     maxConcurrentExecuting: 0,
     interrupts: 0,
     uploads: 0,
+    modelLoads: 0,
   };
+  /** Replaced on every boot: a restarted host has nothing warm. */
+  private models: ModelCache | undefined;
   private proc: HostProcess | undefined;
   private server: http.Server | undefined;
   private readonly sockets = new Set<Socket>();
@@ -108,11 +120,19 @@ class SimulatorImpl implements Simulator, SimRuntime {
     this.port = opts.port ?? 0;
     this.dirs = makeDirs(dataDir);
     this.registry = buildRegistry(opts.extraNodeClasses, opts.disabledNodeClasses);
+    // Default: a 24 GB card with 20 GB free, i.e. 4 GB held by the desktop and the CUDA context.
+    let baseFree = Math.round((opts.vramFreeGb ?? Math.max(0, (opts.vramTotalGb ?? 24) - 4)) * GB);
+    const self = this;
     this.device = {
       name: opts.deviceName ?? "NVIDIA GeForce RTX 4090 (simulated)",
       vramTotal: Math.round((opts.vramTotalGb ?? 24) * GB),
-      // Default: a 24 GB card with 20 GB free, i.e. 4 GB held by the desktop and the CUDA context.
-      vramFree: Math.round((opts.vramFreeGb ?? Math.max(0, (opts.vramTotalGb ?? 24) - 4)) * GB),
+      // What nothing else holds, less the warm checkpoints.
+      get vramFree() {
+        return Math.max(0, baseFree - (self.models?.heldBytes() ?? 0));
+      },
+      set vramFree(bytes: number) {
+        baseFree = bytes;
+      },
     };
     this.routes = [...queueRoutes(this), ...fileRoutes(this), ...infoRoutes(this), ...simRoutes(this)];
   }
@@ -142,14 +162,25 @@ class SimulatorImpl implements Simulator, SimRuntime {
   }
 
   private boot(): void {
+    const speed = this.opts.speed ?? 1;
+    const loadMs = this.opts.loadMs ?? 0;
+    this.models = new ModelCache(
+      {
+        loadMs,
+        slots: this.opts.modelSlots ?? 1,
+        modelBytes: Math.round((this.opts.modelGb ?? (loadMs > 0 ? 2 : 0)) * GB),
+      },
+      () => this.stats.modelLoads++,
+    );
     this.proc = new HostProcess({
+      models: this.models,
       hub: this.hub,
       registry: this.registry,
       env: () => this.env(),
       faults: this.faults,
       stats: this.stats,
-      stepMs: this.opts.stepMs ?? 20,
-      nodeMs: this.opts.nodeMs ?? 2,
+      stepMs: (this.opts.stepMs ?? 20) / speed,
+      nodeMs: (this.opts.nodeMs ?? 2) / speed,
       outputSizeBytes: this.opts.outputSizeBytes,
       crash: (ms) => this.crashThenRestart(ms),
       log: (line) => this.log(line),
