@@ -8,16 +8,18 @@ import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
 import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
-import type { JobListQuery, JobStore, QueuedJob } from "../storage/job-store.js";
+import type { JobListQuery, JobStore } from "../storage/job-store.js";
+import type { QueueHead } from "../storage/queue-index.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
+import { DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
 import type { JobEvents } from "./events.js";
 import { prepareJob } from "./job-preparation.js";
 import { LiveProgress } from "./live-progress.js";
 import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
 import { recoverJobs } from "./recovery.js";
-import { type Requirements, requirementsOf } from "./requirements.js";
+import { requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
 export interface JobManagerOptions {
@@ -34,8 +36,8 @@ export interface JobManagerOptions {
   media: Omit<ImageSourceContext, "files">;
 }
 
-/** How many queued jobs one dispatch pass looks at: bounds the work when many cannot be placed. */
-const DISPATCH_SCAN = 128;
+/** Bounds one dispatch call: each round starts a job or drops a stale group head. */
+const DISPATCH_ROUNDS = 10_000;
 const TICK_MS = 250;
 const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
@@ -44,7 +46,7 @@ export class JobManager {
   /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
   private readonly hints = new Map<string, SelectOptions>();
   private readonly gate: NextPromptGate;
-  private readonly requirements = new Map<string, Requirements>();
+  private readonly queue: DispatchQueue;
   private readonly progress: LiveProgress;
   /** Submits under way per idempotency key. */
   private readonly submitting = new Map<string, Promise<Job>>();
@@ -62,6 +64,7 @@ export class JobManager {
     private readonly log: Logger,
   ) {
     this.progress = new LiveProgress(store);
+    this.queue = new DispatchQueue(store.queue, (head) => this.groupSpec(head));
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
   }
@@ -93,8 +96,10 @@ export class JobManager {
       defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
       assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
     });
+    const queue_key = queueKey({ requirements: requirementsOf(prepared), options: {} });
     const row = { ...prepared, idempotency_key: key };
-    const seq = await this.store.insertSoon(row);
+    const seq = await this.store.insertSoon({ ...row, queue_key });
+    this.queue.joined(queue_key);
     this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
     this.events.emit("job.queued", row.id, { workflow_id: row.workflow_id, priority: row.priority });
     // Now rather than via kick(): the insert already waited a turn, and an idle host should not wait another.
@@ -157,6 +162,7 @@ export class JobManager {
       });
       m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
     }
+    this.queue.load();
     recoverJobs(this.store, this.scheduler, {
       resume: (job, m, deadline) => this.run(job, m, true, deadline),
       requeue: (job, error) => this.retry(job, job.backend_id ?? "", { kind: "retry", error }),
@@ -191,30 +197,19 @@ export class JobManager {
   }
 
   private dispatch(): void {
-    for (let pass = 0; pass < 16 && !this.stopping && this.scheduler.hasFreeSlot(); pass++) {
-      let placed = 0;
-      for (const head of this.store.queued(DISPATCH_SCAN)) {
-        const req = this.requirementsOf(head);
-        const backend = req && this.scheduler.select(req, this.hints.get(head.id));
-        const job = backend ? this.store.get(head.id) : null;
-        if (backend && job && this.startAttempt(job, backend)) placed++;
-        if (!this.scheduler.hasFreeSlot()) return;
-      }
-      if (placed === 0) return;
+    for (let round = 0; round < DISPATCH_ROUNDS && !this.stopping && this.scheduler.hasFreeSlot(); round++) {
+      const next = this.queue.next((g) => this.scheduler.select(g.requirements, g.options));
+      if (!next) return;
+      this.queue.taken(next.group.key);
+      const job = this.store.get(next.group.head.id);
+      if (job) this.startAttempt(job, next.target);
     }
   }
 
-  /** A queued job's needs, parsed from its graph once (a long queue is scanned on every free slot). */
-  private requirementsOf(head: QueuedJob): Requirements | null {
-    const cached = this.requirements.get(head.id);
-    if (cached) return cached;
-    const graph = this.store.graphOf(head.id);
-    if (!graph) return null;
-    // Entries of jobs that left the queue some other way go with the next clear; the scan bounds the rest.
-    if (this.requirements.size >= 8 * DISPATCH_SCAN) this.requirements.clear();
-    const req = requirementsOf({ graph, requires: head.requires, min_vram_gb: head.min_vram_gb });
-    this.requirements.set(head.id, req);
-    return req;
+  /** What the scheduler needs to place any job of `head`'s group (they all share it). */
+  private groupSpec(head: QueueHead): GroupSpec | null {
+    const needs = this.store.queue.needs(head.id);
+    return needs && { requirements: requirementsOf(needs), options: this.hints.get(head.id) ?? {} };
   }
 
   private startAttempt(job: Job, m: BackendMonitor): boolean {
@@ -235,7 +230,6 @@ export class JobManager {
       return true;
     });
     if (!ok) return false;
-    this.requirements.delete(job.id);
     this.scheduler.acquire(m.id, job.id);
     this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
     this.events.emit("job.dispatched", job.id, { backend_id: m.id, attempt, prompt_id: promptId });
@@ -376,8 +370,11 @@ export class JobManager {
     // Exponential backoff with jitter; a host that just died should not get the job straight back.
     const delay = this.opts.retryBackoffS * 1000 * 2 ** (job.attempt - 1) * (0.75 + Math.random() * 0.5);
     const notBefore = new Date(Date.now() + Math.min(delay, 60_000)).toISOString();
+    // A hint changes where the job may go, so the job moves to the group of jobs with the same hint.
+    const key = queueKey({ requirements: requirementsOf(job), options: hint });
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
+      this.store.queue.setKey(job.id, key);
       return this.store.transition(job.id, ["dispatching", "running"], "retrying", {
         not_before: notBefore,
         progress: null,
@@ -406,6 +403,7 @@ export class JobManager {
     for (const job of this.store.withStatus("retrying", 256)) {
       if (job.not_before && job.not_before > nowIso) continue;
       if (this.store.transition(job.id, ["retrying"], "queued", { not_before: null })) {
+        this.queue.joined(this.store.queue.keyOf(job.id) ?? "");
         this.events.emit("job.queued", job.id, {
           workflow_id: job.workflow_id,
           priority: job.priority,

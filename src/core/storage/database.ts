@@ -81,6 +81,9 @@ const MIGRATIONS: string[] = [
    );
    CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
    INSERT OR REPLACE INTO meta (key, value) VALUES ('webhooks_since', strftime('%Y-%m-%dT%H:%M:%fZ', 'now'));`,
+  // Dispatch groups (DispatchQueue): the head of each group is one seek, however long the queue.
+  `ALTER TABLE jobs ADD COLUMN queue_key TEXT;
+   CREATE INDEX jobs_queue_key ON jobs (status, queue_key, priority DESC, seq);`,
 ];
 
 export function openDatabase(file: string): Database.Database {

@@ -10,12 +10,16 @@ import {
   type JobProgress,
   type JobStatus,
 } from "../models.js";
+import { QueueIndex } from "./queue-index.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
 const now = () => new Date().toISOString();
 
-export type NewJob = Omit<Job, "seq" | "outputs" | "updated_at" | "outputs_expired">;
+export type NewJob = Omit<Job, "seq" | "outputs" | "updated_at" | "outputs_expired"> & {
+  /** The job's dispatch group (see DispatchQueue). */
+  queue_key?: string | null;
+};
 
 export type QueuedJob = Pick<Job, "id" | "requires" | "min_vram_gb">;
 
@@ -56,16 +60,19 @@ export class JobStore {
   private pendingInserts: { job: NewJob; resolve: (seq: number) => void; reject: (err: Error) => void }[] =
     [];
 
+  readonly queue: QueueIndex;
+
   constructor(private readonly db: Database.Database) {
+    this.queue = new QueueIndex(db);
     this.stmts = {
       insert:
         db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
         min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
-        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before)
+        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before, queue_key)
         VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
         @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
         @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
-        @not_before)`),
+        @not_before, @queue_key)`),
       get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
       outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
       attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
@@ -148,6 +155,7 @@ export class JobStore {
       inputs: JSON.stringify(job.inputs),
       progress: job.progress ? JSON.stringify(job.progress) : null,
       error: job.error ? JSON.stringify(job.error) : null,
+      queue_key: job.queue_key ?? null,
     });
     return Number(r.lastInsertRowid);
   }

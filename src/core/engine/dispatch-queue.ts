@@ -1,0 +1,127 @@
+// Picks the next queued job for a free slot without head-of-line blocking. Jobs are grouped by what
+// placing them depends on (requirements and placement hints, hashed into the job's `queue_key` when it
+// enters the queue): every job of a group looks the same to the scheduler, so a group no host can take
+// costs one check however many jobs it holds, and a job an idle host can run never waits behind them.
+//
+// Choosing composes two steps, and ordering rules plug into them:
+//  1. grouping: `queueKey` decides which jobs are alike. Within a group the order is always priority,
+//     then FIFO (an index seek), so a rule that must order jobs *between* groups of equal needs (owners,
+//     projects) first adds its dimension to the key's parts.
+//  2. ordering: `OrderingRule`s compare the heads of the groups; the first rule that prefers one decides
+//     (by default: higher priority, then older). A rule sees each head's group (requirements, hints).
+// Each group's head is cached and re-read only when a job joins the group or its head is taken, so a
+// dispatch pass costs O(groups), never O(queued jobs).
+import { createHash } from "node:crypto";
+import type { QueueHead, QueueIndex } from "../storage/queue-index.js";
+import { type Requirements, requirementsOf } from "./requirements.js";
+import type { SelectOptions } from "./scheduler.js";
+
+/** What every job of one group shares: all the scheduler looks at to place it. */
+export interface GroupSpec {
+  requirements: Requirements;
+  options: SelectOptions;
+}
+
+export interface QueueGroup extends GroupSpec {
+  key: string;
+  head: QueueHead;
+}
+
+/** Negative when `a` should go first, positive when `b` should, 0 to leave it to the next rule. */
+export type OrderingRule = (a: QueueGroup, b: QueueGroup) => number;
+
+export const byPriority: OrderingRule = (a, b) => b.head.priority - a.head.priority;
+export const byAge: OrderingRule = (a, b) => a.head.seq - b.head.seq;
+export const DEFAULT_ORDER: readonly OrderingRule[] = [byPriority, byAge];
+
+/** The group key: equal for two jobs exactly when the scheduler cannot tell them apart. */
+export function queueKey(spec: GroupSpec): string {
+  const r = spec.requirements;
+  const canonical = [
+    [...r.capabilities].sort(),
+    [...r.classTypes].sort(),
+    r.models.map((m) => `${m.input}=${m.value}`).sort(),
+    r.minVramBytes,
+    [...(spec.options.exclude ?? [])].sort(),
+    spec.options.minFreeVramBytes ?? null,
+  ];
+  return createHash("sha256").update(JSON.stringify(canonical)).digest("base64url").slice(0, 24);
+}
+
+interface GroupState {
+  spec: GroupSpec | null;
+  head: QueueHead | null;
+  stale: boolean;
+}
+
+export class DispatchQueue {
+  private readonly groups = new Map<string, GroupState>();
+
+  constructor(
+    private readonly index: QueueIndex,
+    /** The spec of the group `head` belongs to (null: the job is gone). */
+    private readonly specOf: (head: QueueHead) => GroupSpec | null,
+    private readonly rules: readonly OrderingRule[] = DEFAULT_ORDER,
+  ) {}
+
+  /** Reads the groups at start-up, first giving a key to jobs queued by a version without them. */
+  load(): void {
+    for (let batch = this.index.unkeyed(500); batch.length; batch = this.index.unkeyed(500)) {
+      for (const id of batch) {
+        const needs = this.index.needs(id);
+        if (needs) this.index.setKey(id, queueKey({ requirements: requirementsOf(needs), options: {} }));
+      }
+    }
+    for (const key of this.index.keys()) this.joined(key);
+  }
+
+  /** A job entered the queue under `key`: its group's head may have changed. */
+  joined(key: string): void {
+    const g = this.groups.get(key);
+    if (g) g.stale = true;
+    else this.groups.set(key, { spec: null, head: null, stale: true });
+  }
+
+  /** The group's head was taken (or found gone): its next job is read when next needed. */
+  taken(key: string): void {
+    this.joined(key);
+  }
+
+  /** The best group head, by the ordering rules, that `place` finds a target for (null: none can go now). */
+  next<T>(place: (g: QueueGroup) => T | null): { group: QueueGroup; target: T } | null {
+    const heads: QueueGroup[] = [];
+    for (const [key, g] of this.groups) {
+      if (g.stale) {
+        g.head = this.index.head(key);
+        g.stale = false;
+      }
+      if (!g.head) {
+        this.groups.delete(key);
+        continue;
+      }
+      g.spec ??= this.specOf(g.head);
+      if (!g.spec) {
+        g.stale = true; // its head vanished between two reads: look again next time
+        continue;
+      }
+      heads.push({ key, head: g.head, ...g.spec });
+    }
+    heads.sort((a, b) => {
+      for (const rule of this.rules) {
+        const d = rule(a, b);
+        if (d !== 0) return d;
+      }
+      return 0;
+    });
+    for (const group of heads) {
+      const target = place(group);
+      if (target !== null) return { group, target };
+    }
+    return null;
+  }
+
+  /** How many groups the queue has (what one dispatch pass costs). */
+  get size(): number {
+    return this.groups.size;
+  }
+}
