@@ -39,6 +39,12 @@ export function installErrorHandler(app: FastifyInstance): void {
     if (fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500) {
       return reply.code(fe.statusCode).send(errorBody(fe.code ?? "BAD_REQUEST", fe.message, {}));
     }
+    if (fe.code === "FST_ERR_RESPONSE_SERIALIZATION") {
+      // A route sent a body its schema (and so the OpenAPI document) does not describe: a bug of ours.
+      const issues = (err.cause as { issues?: unknown } | undefined)?.issues;
+      req.log.error({ err, issues, url: req.url }, "response does not match its route schema");
+      return reply.code(500).send(errorBody("INTERNAL", ERRORS.INTERNAL.message));
+    }
     req.log.error({ err }, "unhandled error");
     return reply.code(500).send(errorBody("INTERNAL", ERRORS.INTERNAL.message));
   });
@@ -61,14 +67,23 @@ export function parseOrThrow<S extends z.ZodType>(
 ): z.infer<S> {
   const r = schema.safeParse(data);
   if (r.success) return r.data;
-  const fields: FieldProblem[] = r.error.issues.flatMap((i): FieldProblem[] => {
+  throw validationError(r.error.issues, prefix, code);
+}
+
+/** zod issues as our 400: one `details.fields` entry per problem, each field path prefixed. */
+export function validationError(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: string,
+  code: ErrorCode = "VALIDATION_FAILED",
+): AppError {
+  const fields: FieldProblem[] = issues.flatMap((i): FieldProblem[] => {
     const base = [prefix, ...i.path.map(String)].filter(Boolean).join(".");
     if (i.code === "unrecognized_keys") {
       return i.keys.map((k) => ({ field: [base, k].filter(Boolean).join("."), message: "unknown field" }));
     }
     return [{ field: base || prefix || "(body)", message: i.message }];
   });
-  throw new AppError(
+  return new AppError(
     code,
     `Invalid ${prefix || "request"}: ${fields.map((f) => `${f.field}: ${f.message}`).join("; ")}`,
     { fields },

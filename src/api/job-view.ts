@@ -2,6 +2,7 @@
 import type { FastifyRequest } from "fastify";
 import type { Job, JobAttempt } from "../core/models.js";
 import type { WebhookStatusView } from "../core/webhooks/webhook-dispatcher.js";
+import type { JobView } from "./schemas/jobs.js";
 
 export function baseUrlOf(req: FastifyRequest, publicUrl?: string): string {
   if (publicUrl) return publicUrl.replace(/\/$/, "");
@@ -16,7 +17,7 @@ export function jobView(
   job: Job,
   base: string,
   o: { attempts?: JobAttempt[]; graph?: boolean; webhook?: WebhookStatusView | null } = {},
-) {
+): JobView {
   return {
     job_id: job.id,
     status: job.status,
@@ -28,8 +29,8 @@ export function jobView(
     prompt_id: job.prompt_id,
     attempt: job.attempt,
     max_attempts: job.max_attempts,
-    progress: job.progress,
-    error: job.error,
+    progress: job.progress ? { ...job.progress } : null,
+    error: job.error ? { ...job.error } : null,
     outputs: job.outputs.map((out) => ({
       filename: out.filename,
       node_id: out.node_id,
@@ -40,7 +41,7 @@ export function jobView(
       url: outputUrl(base, job.id, out.filename),
     })),
     outputs_expired: job.outputs_expired,
-    ...(o.attempts ? { attempts: o.attempts } : {}),
+    ...(o.attempts ? { attempts: o.attempts.map((a) => ({ ...a, error: a.error && { ...a.error } })) } : {}),
     metadata: job.metadata,
     idempotency_key: job.idempotency_key,
     timeout_s: job.timeout_s,
@@ -48,7 +49,7 @@ export function jobView(
     updated_at: job.updated_at,
     started_at: job.started_at,
     finished_at: job.finished_at,
-    ...(o.webhook ? { webhook: o.webhook } : {}),
+    ...(o.webhook ? { webhook: { ...o.webhook } } : {}),
     ...(o.graph ? { graph: job.graph } : {}),
   };
 }

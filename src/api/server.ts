@@ -10,6 +10,8 @@ import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
 import type { StreamOptions } from "./event-fanout.js";
+import { registerOpenApi } from "./openapi.js";
+import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
 import { backendRoutes } from "./routes/backends.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
@@ -52,6 +54,9 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   installErrorHandler(app);
+  // Route schemas are zod: requests are validated and responses encoded by their route's schemas.
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug(
       { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
@@ -69,6 +74,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       done();
     },
   });
+  await registerOpenApi(app, { version: d.version, workflows: d.workflows });
   await app.register(jobRoutes, {
     jobs: d.jobs,
     files: d.files,

@@ -3,7 +3,7 @@
 // more than a bounded amount of memory. Protocol: docs-snippets/events.md.
 import type { Logger } from "pino";
 import type { WebSocket } from "ws";
-import { z } from "zod";
+import type { z } from "zod";
 import type { JobManager } from "../core/engine/job-manager.js";
 import { isTerminal, type Job } from "../core/models.js";
 import { AppError } from "../errors.js";
@@ -17,6 +17,7 @@ import {
   snapshotMessage,
 } from "./event-fanout.js";
 import { OutboundQueue } from "./outbound-queue.js";
+import { SubscribeSchema, UnsubscribeSchema } from "./schemas/events.js";
 
 /** Jobs one socket may follow by id at once, and the active jobs an `all` subscribe snapshots. */
 const MAX_JOBS_PER_SOCKET = 10_000;
@@ -24,19 +25,6 @@ const MAX_ALL_SNAPSHOTS = 1000;
 /** Close code 1008 (policy violation): the client did not read its events fast enough. */
 const CLOSE_TOO_SLOW = 1008;
 const CLOSE_GOING_AWAY = 1001;
-
-const JobIds = z.array(z.string().min(1).max(200)).min(1).max(1000);
-const Target = { job_ids: JobIds.optional(), all: z.literal(true).optional() };
-const eitherTarget = (m: { job_ids?: string[]; all?: true }) =>
-  (m.job_ids === undefined) !== (m.all === undefined);
-const targetProblem = { message: 'give either "job_ids" or "all": true', path: ["job_ids"] };
-
-const SubscribeSchema = z
-  .strictObject({ type: z.literal("subscribe"), ...Target, previews: z.boolean().default(false) })
-  .refine(eitherTarget, targetProblem);
-const UnsubscribeSchema = z
-  .strictObject({ type: z.literal("unsubscribe"), ...Target })
-  .refine(eitherTarget, targetProblem);
 
 const ACTIVE_STATUSES = ["queued", "dispatching", "running", "retrying"] as const;
 

@@ -1,5 +1,6 @@
 // Small HTTP helpers for talking to the Orchestrator under test.
 import { expect } from "vitest";
+import { checkContract } from "./contract.js";
 
 export async function api(
   base: string,
@@ -20,6 +21,7 @@ export async function api(
   } catch {
     json = text;
   }
+  await checkContract(res.url, method, res.status, res.headers.get("content-type"), json);
   return { status: res.status, body: json, headers: res.headers };
 }
 

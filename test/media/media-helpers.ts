@@ -4,6 +4,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { PNG } from "pngjs";
 import { untilHealthy } from "../helpers/api.js";
+import { checkContract } from "../helpers/contract.js";
 import { type RunningOrchestrator, startOrchestrator, type TestConfig } from "../helpers/orchestrator.js";
 
 /** startOrchestrator with a `media` section, waiting until its backends (if any) are online. */
@@ -84,7 +85,9 @@ export async function postForm(base: string, parts: FormPart[], query = "") {
     headers: { "content-type": contentType },
     body,
   });
-  return { status: res.status, body: (await res.json()) as any };
+  const json = (await res.json()) as any;
+  await checkContract(res.url, "POST", res.status, res.headers.get("content-type"), json);
+  return { status: res.status, body: json };
 }
 
 export interface ImageServer {

@@ -1,26 +1,52 @@
 // Backend status and runtime control (drain, enable, disable); the scheduler does the work.
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Scheduler } from "../../core/engine/scheduler.js";
-import { parseOrThrow } from "../error-handler.js";
+import { errorResponses } from "../schemas/common.js";
+import { type Backend, BackendActionParams, BackendListSchema, BackendSchema } from "../schemas/fleet.js";
+
+const TAGS = ["backends"];
 
 export async function backendRoutes(
-  app: FastifyInstance,
+  fastify: FastifyInstance,
   o: { scheduler: Scheduler; onChange: () => void },
 ): Promise<void> {
-  app.get("/api/backends", async () => ({ backends: o.scheduler.all().map((m) => o.scheduler.describe(m)) }));
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const describe = (m: Parameters<Scheduler["describe"]>[0]) => o.scheduler.describe(m) as Backend;
+  app.get(
+    "/api/backends",
+    {
+      schema: {
+        tags: TAGS,
+        summary: "List backends",
+        description: "Every configured ComfyUI host: status, queue, VRAM, counters.",
+        response: { 200: BackendListSchema.describe("Every backend"), ...errorResponses() },
+      },
+    },
+    async () => ({ backends: o.scheduler.all().map(describe) }),
+  );
 
-  const Params = z.object({
-    id: z.string().min(1),
-    action: z.enum(["drain", "enable", "disable", "refresh"]),
-  });
-  app.post("/api/backends/:id/:action", async (req) => {
-    const { id, action } = parseOrThrow(Params, req.params, "params");
-    const m = o.scheduler.get(id);
-    if (action === "drain") o.scheduler.drain(id);
-    else if (action === "refresh") m.refreshObjectInfo();
-    else o.scheduler.setEnabled(id, action === "enable");
-    o.onChange();
-    return o.scheduler.describe(m);
-  });
+  app.post(
+    "/api/backends/:id/:action",
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Drain, enable, disable or refresh a backend",
+        params: BackendActionParams,
+        response: {
+          200: BackendSchema.describe("The backend after the action"),
+          ...errorResponses("BACKEND_NOT_FOUND"),
+        },
+      },
+    },
+    async (req) => {
+      const { id, action } = req.params;
+      const m = o.scheduler.get(id);
+      if (action === "drain") o.scheduler.drain(id);
+      else if (action === "refresh") m.refreshObjectInfo();
+      else o.scheduler.setEnabled(id, action === "enable");
+      o.onChange();
+      return describe(m);
+    },
+  );
 }

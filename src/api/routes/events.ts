@@ -1,14 +1,16 @@
 // Live job events: WebSocket GET /api/ws (subscribe to jobs, optional previews) and Server-Sent Events
 // GET /api/job/:id/events (one job, ends after its terminal event). Both only fan out JobEvents.
 import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import { isTerminal } from "../../core/models.js";
 import { AppError } from "../../errors.js";
-import { parseOrThrow } from "../error-handler.js";
 import { EventFanout, type StreamOptions } from "../event-fanout.js";
 import { baseUrlOf } from "../job-view.js";
+import { errorResponses, JobIdParams } from "../schemas/common.js";
+import { JobEventSchema, WsServerMessageSchema } from "../schemas/events.js";
 import { SseStream } from "../sse-stream.js";
 import { WsSession } from "../ws-session.js";
 
@@ -19,9 +21,10 @@ export interface EventRouteOptions {
   publicUrl?: string;
 }
 
-const IdParams = z.object({ id: z.string().min(1).max(200) });
+const TAGS = ["events"];
 
-export async function eventRoutes(app: FastifyInstance, o: EventRouteOptions): Promise<void> {
+export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
   const fanout = new EventFanout(o.jobs.events, o.log);
   const open = new Set<{ shutdown(): void }>();
   const track = (s: { shutdown(): void }, closed: NodeJS.EventEmitter) => {
@@ -39,6 +42,23 @@ export async function eventRoutes(app: FastifyInstance, o: EventRouteOptions): P
   app.route({
     method: "GET",
     url: "/api/ws",
+    schema: {
+      tags: TAGS,
+      summary: "Live events for many jobs (WebSocket)",
+      description:
+        "Upgrade to a WebSocket, then send JSON text messages (`WsClientMessage`): " +
+        '`{"type":"subscribe","job_ids":[...]}` or `{"type":"subscribe","all":true}`, optionally ' +
+        '`"previews":true`; `unsubscribe` likewise. Each subscription starts with a `job.snapshot` per job, then ' +
+        "`subscribed`, then the jobs' events (`WsServerMessage`). Malformed messages get an `error` message; " +
+        "the socket stays open. Slow readers are closed with 1008, shutdown closes with 1001.",
+      response: {
+        101: {
+          description: "Switching Protocols; the messages the server then sends",
+          content: { "application/json": { schema: WsServerMessageSchema } },
+        },
+        ...errorResponses("UPGRADE_REQUIRED"),
+      },
+    },
     handler: async () => {
       throw new AppError("UPGRADE_REQUIRED", "GET /api/ws needs a WebSocket upgrade", {
         expected_headers: { connection: "Upgrade", upgrade: "websocket" },
@@ -56,8 +76,26 @@ export async function eventRoutes(app: FastifyInstance, o: EventRouteOptions): P
     },
   });
 
-  app.get("/api/job/:id/events", async (req, reply) => {
-    const { id } = parseOrThrow(IdParams, req.params, "params");
+  const sseSchema = {
+    tags: TAGS,
+    summary: "Live events of one job (Server-Sent Events)",
+    description:
+      "`text/event-stream`: the job's `job.snapshot`, then its events, ending after the terminal one. Each " +
+      "frame has `id:` (seq), `event:` (type) and `data:` (one `JobEvent` as JSON). A reconnect with " +
+      "`Last-Event-ID` after the job ended gets 204, which stops an EventSource.",
+    params: JobIdParams,
+    headers: z.looseObject({ "last-event-id": z.string().optional() }),
+    response: {
+      200: {
+        description: "The event stream; each `data:` is a JobEvent",
+        content: { "text/event-stream": { schema: JobEventSchema } },
+      },
+      204: z.undefined().describe("The job has ended and the client is reconnecting"),
+      ...errorResponses("JOB_NOT_FOUND"),
+    },
+  };
+  app.get("/api/job/:id/events", { schema: sseSchema }, async (req, reply) => {
+    const { id } = req.params;
     const job = o.jobs.get(id);
     // An EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.
     if (isTerminal(job.status) && req.headers["last-event-id"] !== undefined) return reply.code(204).send();

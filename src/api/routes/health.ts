@@ -1,13 +1,27 @@
 // Liveness and a one-glance summary: ok (every enabled backend online), degraded, or down (no database).
 import type { FastifyInstance } from "fastify";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
+import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import type { Scheduler } from "../../core/engine/scheduler.js";
+import { ErrorSchema } from "../schemas/common.js";
+import { type Backend, HealthSchema } from "../schemas/fleet.js";
 
 export async function healthRoutes(
-  app: FastifyInstance,
+  fastify: FastifyInstance,
   o: { jobs: JobManager; scheduler: Scheduler; version: string; startedAt: number },
 ): Promise<void> {
-  app.get("/api/health", async (_req, reply) => {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
+  const schema = {
+    tags: ["health"],
+    summary: "Health summary",
+    description: "`ok` (every enabled backend online), `degraded`, or `down` (503: the database fails).",
+    response: {
+      200: HealthSchema.describe("`ok` or `degraded`"),
+      503: z.union([HealthSchema, ErrorSchema]).describe("`down`, or shutting down"),
+    },
+  };
+  app.get("/api/health", { schema }, async (_req, reply) => {
     let database = true;
     let counts = { queued: 0, running: 0, dispatching: 0, retrying: 0 };
     try {
@@ -15,15 +29,19 @@ export async function healthRoutes(
     } catch {
       database = false;
     }
-    const backends = o.scheduler.all().map((m) => o.scheduler.describe(m));
+    const backends = o.scheduler.all().map((m) => o.scheduler.describe(m) as Backend);
     const enabled = backends.filter((b) => b.enabled);
     const online = enabled.filter((b) => b.status === "online").length;
-    const status = !database ? "down" : enabled.length > 0 && online === enabled.length ? "ok" : "degraded";
+    const status: "ok" | "degraded" | "down" = !database
+      ? "down"
+      : enabled.length > 0 && online === enabled.length
+        ? "ok"
+        : "degraded";
     return reply.code(status === "down" ? 503 : 200).send({
       status,
       version: o.version,
       uptime_s: Math.round((Date.now() - o.startedAt) / 1000),
-      database: database ? "ok" : "error",
+      database: database ? ("ok" as const) : ("error" as const),
       backends: { online, total: backends.length, enabled: enabled.length },
       jobs: { queued: counts.queued + counts.retrying, running: counts.running + counts.dispatching },
     });

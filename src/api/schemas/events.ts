@@ -1,0 +1,137 @@
+// The live event protocol of GET /api/ws and GET /api/job/{id}/events, as schemas: the documentation
+// (components of the OpenAPI document) and the typed client's event union come from here.
+import { z } from "zod";
+import { ErrorSchema } from "./common.js";
+import { JobErrorSchema, JobProgressSchema, JobViewSchema } from "./jobs.js";
+
+const envelope = <T extends string, S extends z.core.$ZodLooseShape>(
+  type: T,
+  shape: S,
+  description: string,
+) =>
+  z
+    .looseObject({
+      type: z.literal(type),
+      job_id: z.string(),
+      seq: z.number().int().meta({ description: "Global, strictly increasing across all jobs" }),
+      ts: z.string(),
+      ...shape,
+    })
+    .meta({ description });
+
+export const JobEventSchema = z
+  .discriminatedUnion("type", [
+    envelope(
+      "job.snapshot",
+      { job: JobViewSchema },
+      "First message of every subscription: the job as GET returns it",
+    ),
+    envelope(
+      "job.queued",
+      { workflow_id: z.string().optional(), priority: z.number().optional(), attempt: z.number().optional() },
+      "Accepted, or back in the queue for a retry",
+    ),
+    envelope(
+      "job.dispatched",
+      { backend_id: z.string(), attempt: z.number(), prompt_id: z.string().nullable().optional() },
+      "Sent to a host",
+    ),
+    envelope("job.running", { backend_id: z.string(), attempt: z.number() }, "Executing on its host"),
+    envelope(
+      "job.progress",
+      {
+        value: z.number(),
+        max: z.number(),
+        node_id: z.string().nullable(),
+        node_title: z.string().nullable().optional(),
+        percent: z.number(),
+      },
+      "Sampler progress; coalesced for slow readers",
+    ),
+    envelope(
+      "job.output",
+      {
+        filename: z.string(),
+        url: z.string(),
+        node_id: z.string(),
+        kind: z.string(),
+        content_type: z.string(),
+        size: z.number(),
+      },
+      "An output was stored and can be downloaded",
+    ),
+    envelope(
+      "job.retrying",
+      { attempt: z.number(), error: JobErrorSchema, next_attempt_at: z.string().optional() },
+      "An attempt failed; another follows after a backoff",
+    ),
+    envelope(
+      "job.completed",
+      {
+        backend_id: z.string().nullable().optional(),
+        outputs: z.array(z.string()),
+        progress: JobProgressSchema.optional(),
+      },
+      "Terminal: finished with outputs",
+    ),
+    envelope("job.failed", { error: JobErrorSchema }, "Terminal: failed"),
+    envelope("job.cancelled", { from: z.string() }, "Terminal: cancelled (`from`: the status it was in)"),
+  ])
+  .meta({
+    id: "JobEvent",
+    description:
+      "One job event. Over SSE each is a frame with `id:` (its seq), `event:` (its type) and `data:` (this JSON).",
+  });
+export type JobEvent = z.infer<typeof JobEventSchema>;
+export type JobEventType = JobEvent["type"];
+export const TERMINAL_EVENT_TYPES: readonly JobEventType[] = ["job.completed", "job.failed", "job.cancelled"];
+
+const JobIds = z.array(z.string().min(1).max(200)).min(1).max(1000);
+const Target = { job_ids: JobIds.optional(), all: z.literal(true).optional() };
+const eitherTarget = (m: { job_ids?: string[]; all?: true }) =>
+  (m.job_ids === undefined) !== (m.all === undefined);
+const targetProblem = { message: 'give either "job_ids" or "all": true', path: ["job_ids"] };
+
+export const SubscribeSchema = z
+  .strictObject({ type: z.literal("subscribe"), ...Target, previews: z.boolean().default(false) })
+  .refine(eitherTarget, targetProblem)
+  .meta({
+    description: "Follow some jobs (`job_ids`) or every job (`all`); `previews` adds binary preview frames",
+  });
+export const UnsubscribeSchema = z
+  .strictObject({ type: z.literal("unsubscribe"), ...Target })
+  .refine(eitherTarget, targetProblem);
+
+export const WsClientMessageSchema = z.union([SubscribeSchema, UnsubscribeSchema]).meta({
+  id: "WsClientMessage",
+  description: "A JSON text message a client sends on /api/ws",
+  examples: [
+    { type: "subscribe", job_ids: ["JOB_ID"] },
+    { type: "subscribe", all: true, previews: true },
+  ],
+});
+export type WsClientMessage = z.input<typeof WsClientMessageSchema>;
+
+export const WsServerMessageSchema = z
+  .union([
+    JobEventSchema,
+    z.looseObject({
+      type: z.literal("subscribed"),
+      job_ids: z.array(z.string()).optional(),
+      all: z.literal(true).optional(),
+      previews: z.boolean(),
+    }),
+    z.looseObject({
+      type: z.literal("unsubscribed"),
+      job_ids: z.array(z.string()).optional(),
+      all: z.literal(true).optional(),
+    }),
+    z.looseObject({ type: z.literal("error"), error: ErrorSchema.shape.error }),
+  ])
+  .meta({
+    id: "WsServerMessage",
+    description:
+      "A JSON text message the server sends on /api/ws. Previews come as binary frames: 4-byte big-endian " +
+      'header length N, N bytes of JSON `{"type":"job.preview","job_id","content_type"}`, then the image.',
+  });
+export type WsServerMessage = z.infer<typeof WsServerMessageSchema>;

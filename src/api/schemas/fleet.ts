@@ -1,0 +1,107 @@
+// Wire shapes of workflow discovery, backend control and health.
+import { z } from "zod";
+
+export const ParameterSummarySchema = z
+  .looseObject({
+    type: z.string().meta({ description: "string, integer, number, boolean, seed, enum or image" }),
+    required: z.boolean(),
+    default: z.unknown().optional(),
+    min: z.number().optional(),
+    max: z.number().optional(),
+    choices: z.array(z.union([z.string(), z.number()])).optional(),
+    description: z.string().optional(),
+    targets: z.array(z.string()).optional().meta({ description: '"NODE_ID.INPUT" inputs it patches' }),
+  })
+  .meta({ id: "ParameterSummary" });
+
+const workflowFields = {
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  format: z.string().meta({ description: "`definition` or `api_export`" }),
+  version: z.string().meta({ description: "Content hash; jobs record the version they ran" }),
+  requires: z.array(z.string()),
+  min_vram_gb: z.number().nullable(),
+  timeout_s: z.number().nullable(),
+  valid: z.literal(true),
+  parameters: z.record(z.string(), ParameterSummarySchema),
+};
+
+export const WorkflowSummarySchema = z.looseObject(workflowFields).meta({ id: "WorkflowSummary" });
+export const InvalidWorkflowSchema = z
+  .looseObject({ id: z.string(), valid: z.literal(false), errors: z.array(z.string()) })
+  .meta({ id: "InvalidWorkflow", description: "A workflow file that failed to load, with the reasons" });
+
+export const WorkflowListSchema = z
+  .looseObject({ workflows: z.array(z.union([WorkflowSummarySchema, InvalidWorkflowSchema])) })
+  .meta({ id: "WorkflowList" });
+
+export const WorkflowDetailSchema = z
+  .looseObject({
+    ...workflowFields,
+    parameters_schema: z.record(z.string(), z.unknown()).meta({
+      description: "JSON Schema (draft 2020-12) of `parameters`, ready to render a form from",
+    }),
+  })
+  .meta({ id: "WorkflowDetail" });
+
+export const WorkflowParams = z.object({ id: z.string().min(1) });
+
+export const BACKEND_ACTIONS = ["drain", "enable", "disable", "refresh"] as const;
+export const BackendActionParams = z.object({
+  id: z.string().min(1),
+  action: z.enum(BACKEND_ACTIONS).meta({
+    description:
+      "`drain`: finish in-flight jobs, take nothing new; `enable`: back in service (ends a drain); " +
+      "`disable`; `refresh`: re-read /object_info",
+  }),
+});
+
+const count = () => z.number().int();
+
+export const BackendSchema = z
+  .looseObject({
+    id: z.string(),
+    name: z.string(),
+    host: z.string(),
+    port: z.number().int(),
+    enabled: z.boolean(),
+    capabilities: z.array(z.string()),
+    status: z.string().meta({ description: "`online`, `degraded` or `offline`" }),
+    state: z.string().meta({ description: "status, or `disabled`, `draining`, `drained`" }),
+    reason: z.string().nullable(),
+    queue_running: count(),
+    queue_pending: count(),
+    foreign_queued: count().meta({ description: "Other clients' prompts on the host" }),
+    inflight: count(),
+    max_inflight: count(),
+    vram_total: z.number().nullable(),
+    vram_free: z.number().nullable(),
+    node_classes: count(),
+    models: count(),
+    jobs_completed: count(),
+    jobs_failed: count(),
+    avg_job_s: z.number().nullable(),
+    last_seen: z.string().nullable(),
+    last_error: z.string().nullable(),
+  })
+  .meta({ id: "Backend" });
+export type Backend = z.infer<typeof BackendSchema>;
+
+export const BackendListSchema = z
+  .looseObject({ backends: z.array(BackendSchema) })
+  .meta({ id: "BackendList" });
+
+export const HealthSchema = z
+  .looseObject({
+    status: z.enum(["ok", "degraded", "down"]),
+    version: z.string(),
+    uptime_s: z.number(),
+    database: z.enum(["ok", "error"]),
+    backends: z.looseObject({ online: count(), total: count(), enabled: count() }),
+    jobs: z.looseObject({ queued: count(), running: count() }),
+  })
+  .meta({
+    id: "Health",
+    description: "`ok` when every enabled backend is online; `down` (503) when the database fails",
+  });
