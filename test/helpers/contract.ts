@@ -107,3 +107,14 @@ function assertValid(c: Contract, schema: unknown, body: unknown, what: string):
     `contract: the body of ${what} does not match the OpenAPI document: ${problems.join("; ")}\n${JSON.stringify(body).slice(0, 500)}`,
   );
 }
+
+/** A fetch that holds every answer to the contract (for the typed client in tests). */
+export const contractFetch: typeof fetch = async (input, init) => {
+  const res = await fetch(input, init);
+  const type = res.headers.get("content-type");
+  const method = init?.method ?? "GET";
+  let body: unknown = null;
+  if (type?.includes("application/json")) body = await res.clone().json();
+  await checkContract(res.url, method, res.status, type, body);
+  return res;
+};
