@@ -3,6 +3,9 @@
 
 export const ERRORS = {
   VALIDATION_FAILED: { status: 400, message: "The request is invalid" },
+  BAD_REQUEST: { status: 400, message: "The request is not valid HTTP" },
+  REQUEST_TIMEOUT: { status: 408, message: "The request took too long to arrive" },
+  HEADERS_TOO_LARGE: { status: 431, message: "The request headers are too large" },
   MALFORMED_JSON: { status: 400, message: "The request body is not valid JSON" },
   PARAMETER_INVALID: { status: 400, message: "One or more parameters are invalid" },
   MEDIA_INVALID: { status: 400, message: "An input image could not be used" },

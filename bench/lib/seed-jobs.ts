@@ -7,7 +7,9 @@ import { randomUUID } from "node:crypto";
 import { copyFileSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import pino from "pino";
+import { queueKey } from "../../src/core/engine/dispatch-queue.js";
 import { prepareJob } from "../../src/core/engine/job-preparation.js";
+import { requirementsOf } from "../../src/core/engine/requirements.js";
 import { manifestToProject } from "../../src/core/models.js";
 import { openDatabase } from "../../src/core/storage/database.js";
 import { FileStore } from "../../src/core/storage/file-store.js";
@@ -59,10 +61,12 @@ async function seed(count: number): Promise<SeededDatabase> {
     const template = await prepareJob(manifestToProject({ ...manifest, priority: 0 }), {
       workflows,
       files,
-      media: { maxBytes: 25 * 1024 * 1024 },
+      media: { maxBytes: 25 * 1024 * 1024, hasOutput: () => false },
       defaults: { timeoutS: 1800, maxAttempts: 3 },
       assertCapable: () => {},
     });
+    // Every seeded row varies only values, never what a host needs: one dispatch group for all.
+    const queue_key = queueKey({ requirements: requirementsOf(template), options: {} });
     for (let done = 0; done < count; done += BATCH) {
       store.transaction(() => {
         for (let i = done; i < Math.min(count, done + BATCH); i++) {
@@ -78,6 +82,7 @@ async function seed(count: number): Promise<SeededDatabase> {
             parameters,
             graph,
             idempotency_key: null,
+            queue_key,
             created_at: new Date().toISOString(),
           });
           ids.push(id);

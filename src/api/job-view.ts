@@ -4,9 +4,21 @@ import type { Job, JobAttempt } from "../core/models.js";
 import type { WebhookStatusView } from "../core/webhooks/webhook-dispatcher.js";
 import type { JobView } from "./schemas/jobs.js";
 
+/** A host name (RFC 1123 labels), IPv4 address or bracketed IPv6 address, with an optional port. */
+const SAFE_HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+/**
+ * server.public_url, else the request's Host when it is a plain host[:port]: anything else (quotes, markup,
+ * a path) would be reflected into every output URL, so the address the request reached us on is used.
+ */
 export function baseUrlOf(req: FastifyRequest, publicUrl?: string): string {
   if (publicUrl) return publicUrl.replace(/\/$/, "");
-  return `${req.protocol}://${req.host}`;
+  const host = req.host;
+  if (host && host.length <= 260 && SAFE_HOST.test(host)) return `${req.protocol}://${host}`;
+  const addr = req.socket.localAddress ?? "127.0.0.1";
+  const bare = addr.startsWith("::ffff:") ? addr.slice(7) : addr;
+  return `${req.protocol}://${bare.includes(":") ? `[${bare}]` : bare}:${req.socket.localPort}`;
 }
 
 export function outputUrl(base: string, jobId: string, filename: string): string {

@@ -8,6 +8,7 @@ import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
+import { installRequestChecks, onClientError } from "./client-errors.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
 import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
@@ -50,10 +51,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       const raw = reply as unknown as { code(n: number): { send(body: unknown): void } };
       raw.code(err.statusCode ?? 400).send(errorBody("VALIDATION_FAILED", err.message, { field: "url" }));
     },
+    clientErrorHandler: onClientError,
+    // A missing Host is refused by our own hook, with a body (Node's refusal has none).
+    http: { requireHostHeader: false },
     forceCloseConnections: true,
     return503OnClosing: true,
   });
   installErrorHandler(app);
+  installRequestChecks(app);
   // Route schemas are zod: requests are validated and responses encoded by their route's schemas.
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

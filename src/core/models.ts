@@ -1,6 +1,7 @@
 // The data the JobManager works with: the manifest a client sends, the Project it becomes, and the Job.
 // zod schemas are the source of truth; the types are inferred from them.
 import { z } from "zod";
+import { jsonProblem, MAX_METADATA_BYTES } from "./json-limits.js";
 
 /** A ComfyUI graph in API format: node id → {class_type, inputs, _meta}. */
 export const ApiNodeSchema = z.looseObject({
@@ -20,13 +21,27 @@ export const JobOptionsSchema = z.strictObject({
   /** Overrides the workflow's and the server's job timeout. */
   timeout_s: z.number().positive().max(86_400).optional(),
   /** Opaque client data returned with the job (e.g. a storyboard shot id). */
-  metadata: z.record(z.string(), z.unknown()).optional(),
+  metadata: z
+    .record(z.string(), z.unknown())
+    .check((c) => {
+      const problem = jsonProblem(c.value, MAX_METADATA_BYTES);
+      if (problem) c.issues.push({ code: "custom", message: problem, input: c.value });
+    })
+    .optional(),
 });
 export type JobOptions = z.infer<typeof JobOptionsSchema>;
 
 export const ManifestSchema = z.strictObject({
   workflow_id: z.string().min(1).max(200),
-  parameters: z.record(z.string(), z.unknown()).default({}),
+  parameters: z
+    .record(z.string(), z.unknown())
+    .check((c) => {
+      for (const [name, v] of Object.entries(c.value)) {
+        const problem = jsonProblem(v);
+        if (problem) c.issues.push({ code: "custom", message: problem, input: v, path: [name] });
+      }
+    })
+    .default({}),
   ...JobOptionsSchema.shape,
 });
 export type Manifest = z.infer<typeof ManifestSchema>;

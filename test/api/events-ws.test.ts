@@ -336,15 +336,16 @@ describe("a slow consumer", () => {
   });
 
   it("that falls further behind than max_buffer_kb is disconnected with 1008 while others carry on", async () => {
-    // A job whose snapshot is ~80 KB (metadata comes back in the job view); each subscribe resends it.
-    const big = await submit(orch.url, { ...tiny(), metadata: { blob: "x".repeat(80 * 1024) } });
+    // A job whose snapshot is ~60 KB (metadata, within its 64 KiB limit, comes back in the job view); each
+    // subscribe resends it.
+    const big = await submit(orch.url, { ...tiny(), metadata: { blob: "x".repeat(60 * 1024) } });
     await waitForJob(orch.url, big);
     const healthy = await open();
     const stalled = await open();
     const raw = (stalled.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
     raw.pause();
     // ~10 MB of snapshots: more than the kernel's socket buffers plus our 256 KB limit.
-    for (let i = 0; i < 120; i++) stalled.send({ type: "subscribe", job_ids: [big] });
+    for (let i = 0; i < 160; i++) stalled.send({ type: "subscribe", job_ids: [big] });
     const port = (stalled.ws as unknown as { _socket: { localPort: number } })._socket.localPort;
     const serverSide = () =>
       [...serverSockets(orch)].find(

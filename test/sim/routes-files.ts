@@ -130,9 +130,11 @@ async function view(rt: SimRuntime, res: ServerResponse, url: URL): Promise<void
   const slow = rt.faults.take("slow_view");
   if (slow) await new Promise((resolve) => setTimeout(resolve, slow.delay_ms));
   res.writeHead(200, {
+    // aiohttp writes header values as UTF-8; Node writes them as latin1, so pass the UTF-8 bytes as such
+    // (before Content-Length, after which Node 20 refuses bytes above 0x7f).
+    "Content-Disposition": Buffer.from(`filename="${filename}"`, "utf8").toString("latin1"),
     "Content-Type": contentTypeFor(filename),
     "Content-Length": stat.size,
-    "Content-Disposition": `filename="${filename}"`,
     "Last-Modified": stat.mtime.toUTCString(),
     "Accept-Ranges": "bytes",
     Server: SERVER_HEADER,

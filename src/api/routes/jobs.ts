@@ -252,7 +252,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       reply.header("etag", etag);
       reply.header("cache-control", "private, max-age=31536000, immutable");
       reply.header("content-type", output.content_type);
-      reply.header("content-disposition", `inline; filename="${filename.replace(/"/g, "")}"`);
+      reply.header("content-disposition", contentDisposition(filename));
       if (range.kind === "partial") {
         reply.code(206).header("content-range", `bytes ${range.start}-${range.end}/${st.size}`);
         reply.header("content-length", range.end - range.start + 1);
@@ -262,6 +262,19 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       return reply.send(createReadStream(file));
     },
   );
+}
+
+/**
+ * RFC 6266: an ASCII `filename` for old clients (non-ASCII, quotes and backslashes replaced) and the exact
+ * name in RFC 5987 `filename*`, since a header cannot carry raw non-ASCII names.
+ */
+export function contentDisposition(filename: string): string {
+  const ascii = filename.replace(/[^\x20-\x7e]|["\\]/g, "_");
+  const exact = encodeURIComponent(filename).replace(
+    /['()*]/g,
+    (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return `inline; filename="${ascii}"; filename*=UTF-8''${exact}`;
 }
 
 /** Resolves with the job once it ends, or after `ms`, or when the client goes away. */

@@ -33,7 +33,7 @@ export interface JobManagerOptions {
   idempotencyTtlH: number;
   /** How close to its end a host's running prompt must be before the host gets its next one (0: at once). */
   nextPromptLeadMs: number;
-  media: Omit<ImageSourceContext, "files">;
+  media: Omit<ImageSourceContext, "files" | "hasOutput">;
 }
 
 /** Bounds one dispatch call: each round starts a job or drops a stale group head. */
@@ -92,7 +92,7 @@ export class JobManager {
     const prepared = await prepareJob(project, {
       workflows: this.workflows,
       files: this.files,
-      media: this.opts.media,
+      media: { ...this.opts.media, hasOutput: (id, name) => this.store.outputNames(id).includes(name) },
       defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
       assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
     });

@@ -2,12 +2,14 @@
 // recorded seed), the patched graph, and input images decoded, checked and stored for every later attempt.
 import { randomUUID } from "node:crypto";
 import { AppError, type FieldProblem } from "../../errors.js";
+import { isFileInput } from "../file-inputs.js";
 import { type ImageSourceContext, resolveImage } from "../media/image-input.js";
 import type { ApiGraph, JobInput, Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
 import type { NewJob } from "../storage/job-store.js";
+import type { WorkflowDefinition } from "../storage/workflow-definition.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
-import { patchGraph, setInput } from "./graph-patch.js";
+import { patchGraph, setInput, splitTarget } from "./graph-patch.js";
 import { resolveParameters } from "./parameters.js";
 
 export interface PreparationDeps {
@@ -30,6 +32,7 @@ export async function prepareJob(
   const requires = wf.requires;
   const min_vram_gb = wf.min_vram_gb ?? null;
   deps.assertCapable({ graph, requires, min_vram_gb });
+  assertNoClientFiles(wf, resolved.provided);
 
   const inputs: JobInput[] = [];
   const problems: FieldProblem[] = [];
@@ -92,4 +95,29 @@ export async function prepareJob(
     finished_at: null,
     not_before: null,
   };
+}
+
+/** A value the client set may reach a file input only as an `image` parameter, i.e. as media we upload. */
+function assertNoClientFiles(wf: WorkflowDefinition, provided: ReadonlySet<string>): void {
+  const fields: FieldProblem[] = [];
+  for (const name of provided) {
+    const p = wf.parameters[name];
+    if (!p || p.type === "image") continue;
+    for (const target of p.targets) {
+      const { nodeId, input } = splitTarget(target);
+      const node = wf.graph[nodeId];
+      if (!node || !isFileInput(node.class_type, input)) continue;
+      fields.push({
+        field: `parameters.${name}`,
+        message: `sets ${node.class_type}.${input} (node ${nodeId}), a file on the host: file inputs take only media uploaded with the job (an image parameter)`,
+      });
+      break;
+    }
+  }
+  if (fields.length > 0) {
+    throw new AppError("PARAMETER_INVALID", fields.map((f) => `${f.field}: ${f.message}`).join("; "), {
+      workflow_id: wf.id,
+      fields,
+    });
+  }
 }

@@ -31,6 +31,8 @@ export function sniffImage(bytes: Buffer): { ext: string; type: string } | null 
 
 export interface ImageSourceContext {
   files: FileStore;
+  /** Whether `jobId` recorded an output named `filename` (a folder on disk proves nothing). */
+  hasOutput: (jobId: string, filename: string) => boolean;
   maxBytes: number;
   /** Fetches an http(s) URL under the configured limits; absent when URL inputs are not enabled. */
   fetchUrl?: (url: string, field: string) => Promise<Buffer>;
@@ -47,6 +49,7 @@ export async function resolveImage(
     const m = /^job:([^/]+)\/(.+)$/.exec(value);
     const file = m ? ctx.files.resolve("outputs", m[1]!, m[2]!) : null;
     if (!file) throw fail('expected "job:<job_id>/<filename>"');
+    if (!ctx.hasOutput(m![1]!, m![2]!)) throw fail(`job ${m![1]} has no recorded output "${m![2]}"`);
     bytes = await readFile(file).catch(() => {
       throw fail(`no output "${m![2]}" of job ${m![1]} is stored here`);
     });

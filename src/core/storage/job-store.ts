@@ -1,6 +1,7 @@
 // Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
 // be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
 import type Database from "better-sqlite3";
+import { readableJson } from "../json-limits.js";
 import {
   JOB_TRANSITIONS,
   type Job,
@@ -333,7 +334,7 @@ export class JobStore {
       status: r.status as JobStatus,
       workflow_id: r.workflow_id as string,
       workflow_version: r.workflow_version as string,
-      parameters: json(r.parameters, {}),
+      parameters: readableJson(json(r.parameters, {})),
       graph: json(r.graph, {}),
       requires: json(r.requires, []),
       min_vram_gb: (r.min_vram_gb as number | null) ?? null,
@@ -341,7 +342,7 @@ export class JobStore {
       priority: r.priority as number,
       idempotency_key: (r.idempotency_key as string | null) ?? null,
       webhook_url: (r.webhook_url as string | null) ?? null,
-      metadata: json(r.metadata, null),
+      metadata: readableJson(json(r.metadata, null)),
       inputs: json(r.inputs, []),
       backend_id: (r.backend_id as string | null) ?? null,
       prompt_id: (r.prompt_id as string | null) ?? null,

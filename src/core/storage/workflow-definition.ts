@@ -1,6 +1,7 @@
 // The workflow file format: a definition with typed parameters, or a bare ComfyUI API export from which
 // parameters are derived. Turns one file's JSON into a checked WorkflowDefinition or a list of reasons.
 import { z } from "zod";
+import { isFileInput, isImageFileInput } from "../file-inputs.js";
 import { type ApiGraph, ApiGraphSchema } from "../models.js";
 
 export const PARAMETER_TYPES = ["string", "integer", "number", "boolean", "seed", "enum", "image"] as const;
@@ -117,7 +118,8 @@ const SEED_INPUTS = new Set(["seed", "noise_seed"]);
  * 2. `<title>.INPUT` for nodes whose `_meta.title` is set, the title lower-cased with non-alphanumerics
  *    turned into `_` ("Positive Prompt" → `positive_prompt.text`), when that name is unique;
  * 3. `INPUT` alone, patching every literal input of that name, when they all hold the same type.
- * Types follow the literal: string, number, boolean; inputs named seed/noise_seed are seeds.
+ * Types follow the literal: string, number, boolean; inputs named seed/noise_seed are seeds; an image
+ * loader's file input is an `image` (media we upload), other loaders' file inputs are no parameter at all.
  */
 export function deriveParameters(graph: ApiGraph): Record<string, ParameterDefinition> {
   const params: Record<string, ParameterDefinition> = {};
@@ -127,7 +129,9 @@ export function deriveParameters(graph: ApiGraph): Record<string, ParameterDefin
     const title = node._meta?.title ? slug(node._meta.title) : "";
     for (const [input, value] of Object.entries(node.inputs)) {
       if (isLink(value) || value === null || typeof value === "object") continue;
-      const type = literalType(input, value);
+      // A file the host opens: an image loader takes an image we upload, any other loader no client value.
+      if (isFileInput(node.class_type, input) && !isImageFileInput(node.class_type, input)) continue;
+      const type = isFileInput(node.class_type, input) ? "image" : literalType(input, value);
       if (!type) continue;
       const target = `${nodeId}.${input}`;
       params[target] = { type, targets: [target], default: value, required: false };
