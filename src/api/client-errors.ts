@@ -4,7 +4,7 @@
 // request object exists yet.
 import { STATUS_CODES } from "node:http";
 import type { Socket } from "node:net";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { AppError, ERRORS } from "../errors.js";
 import { errorBody } from "./error-handler.js";
 
@@ -44,35 +44,46 @@ export function onClientError(err: Error & { code?: string }, socket: Socket): v
               },
             ),
           ];
+  endWithError(socket, status, body);
+}
+
+/** Writes a whole response by hand and closes: for sockets that no ServerResponse owns. */
+function endWithError(socket: Socket, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
       `Content-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
   );
+  socket.destroySoon();
 }
 
 const WS_KEY = /^[+/0-9A-Za-z]{22}==$/;
 
 /** Hooks for what reaches Fastify but is still malformed: no Host, a broken WebSocket handshake. */
 export function installRequestChecks(app: FastifyInstance): void {
-  app.addHook("onRequest", async (req: FastifyRequest) => {
+  app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
     // HTTP/1.1 requires Host (RFC 9112 §3.2); Node's own refusal has an empty body, so it is checked here.
     if (req.raw.httpVersion === "1.1" && !req.headers.host) {
       throw new AppError("VALIDATION_FAILED", "The Host header is required", { field: "host" });
     }
     if (req.headers.upgrade?.toLowerCase() === "websocket") {
       const key = req.headers["sec-websocket-key"];
-      if (typeof key !== "string" || !WS_KEY.test(key.trim())) {
-        throw new AppError("VALIDATION_FAILED", "A WebSocket upgrade needs a valid Sec-WebSocket-Key", {
-          field: "sec-websocket-key",
-        });
-      }
       const version = req.headers["sec-websocket-version"];
-      if (version !== "13" && version !== "8") {
-        throw new AppError("VALIDATION_FAILED", "Sec-WebSocket-Version must be 13", {
-          field: "sec-websocket-version",
-        });
-      }
+      const problem =
+        typeof key !== "string" || !WS_KEY.test(key.trim())
+          ? { field: "sec-websocket-key", message: "A WebSocket upgrade needs a valid Sec-WebSocket-Key" }
+          : version !== "13" && version !== "8"
+            ? { field: "sec-websocket-version", message: "Sec-WebSocket-Version must be 13" }
+            : null;
+      if (!problem) return;
+      // An upgrade's socket left Node's HTTP server: answer on it directly, or ws answers in plain text.
+      reply.hijack();
+      endWithError(
+        req.raw.socket,
+        400,
+        errorBody("VALIDATION_FAILED", problem.message, { field: problem.field }),
+      );
+      return reply;
     }
   });
 }
