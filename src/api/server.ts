@@ -14,6 +14,7 @@ import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
 import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
 import { backendRoutes } from "./routes/backends.js";
+import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
@@ -104,5 +105,6 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     version: d.version,
     startedAt: Date.now(),
   });
+  await app.register(consoleRoutes);
   return app;
 }

@@ -31,6 +31,9 @@ export interface BackendSnapshot {
   running_prompt_id: string | null;
   vram_total: number | null;
   vram_free: number | null;
+  /** ComfyUI's compute device, as /system_stats names it ("cuda", "cpu", "mps"…). */
+  device_type: string | null;
+  device_name: string | null;
   comfyui_version: string | null;
   last_seen: string | null;
   last_error: string | null;
@@ -64,6 +67,8 @@ export class BackendMonitor extends EventEmitter {
     running_prompt_id: null,
     vram_total: null,
     vram_free: null,
+    device_type: null,
+    device_name: null,
     comfyui_version: null,
     last_seen: null,
     last_error: null,
@@ -149,6 +154,8 @@ export class BackendMonitor extends EventEmitter {
       const device = stats.devices[0];
       s.vram_total = device ? device.vram_total : null;
       s.vram_free = device ? device.vram_free : null;
+      s.device_type = device?.type ?? null;
+      s.device_name = device?.name ?? null;
       s.comfyui_version = stats.system?.comfyui_version ?? null;
       s.queue_running = queue.running.length;
       s.queue_pending = queue.pending.length;

@@ -214,6 +214,8 @@ export class Scheduler {
       max_inflight: this.maxInflight(m),
       vram_total: s.vram_total,
       vram_free: s.vram_free,
+      device_type: s.device_type,
+      device_name: s.device_name,
       comfyui_version: s.comfyui_version,
       node_classes: s.node_classes?.size ?? 0,
       models: [...s.models.values()].reduce((n, set) => n + set.size, 0),

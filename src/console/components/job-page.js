@@ -1,0 +1,106 @@
+// One job: status and timeline, progress with the current node's title, the live preview while it runs,
+// attempts (host, error), outputs as a gallery, Cancel; a project's nodes as a small graph. The first read
+// is GET /api/job/:id; after that the job's events keep it current, and each change of state re-reads it
+// once (for the attempts list, which events do not carry).
+import { useEffect, useRef, useState } from "preact/hooks";
+import { api } from "../lib/api-client.js";
+import { between, seconds } from "../lib/format.js";
+import { html } from "../lib/html.js";
+import { applyEvent, isTerminal, liveJobs } from "../lib/live-jobs.js";
+import { JobAttempts } from "./job-attempts.js";
+import { JobError } from "./job-error.js";
+import { JobTimeline } from "./job-timeline.js";
+import { LivePreview } from "./live-preview.js";
+import { OutputGallery } from "./output-gallery.js";
+import { ProgressBar } from "./progress-bar.js";
+import { ProjectNodes } from "./project-nodes.js";
+import { StatusBadge } from "./status-badge.js";
+
+const LIVE_ONLY = new Set(["job.progress", "job.output"]);
+
+function useJob(id) {
+  const [job, setJob] = useState(null);
+  const [error, setError] = useState(null);
+  const reread = useRef(null);
+  useEffect(() => {
+    let alive = true;
+    const load = () =>
+      api.job(id).then(
+        (j) => {
+          if (!alive) return;
+          setJob(j);
+          liveJobs.put(j);
+        },
+        (err) => alive && setError(err),
+      );
+    void load();
+    const off = liveJobs.listen((e) => {
+      if (e.job_id !== id) return;
+      setJob((j) => (j ? { ...applyEvent(j, e), attempts: j.attempts, nodes: e.job?.nodes ?? j.nodes } : j));
+      if (LIVE_ONLY.has(e.type)) return;
+      clearTimeout(reread.current);
+      reread.current = setTimeout(load, 50);
+    });
+    return () => {
+      alive = false;
+      off();
+      clearTimeout(reread.current);
+    };
+  }, [id]);
+  return { job, error, setJob };
+}
+
+export function JobPage({ id }) {
+  const { job, error, setJob } = useJob(id);
+  const [cancelError, setCancelError] = useState(null);
+  if (error)
+    return html`<div class="job-error">${error.code === "JOB_NOT_FOUND" ? `No job ${id}.` : error.message}</div>`;
+  if (!job) return html`<p class="muted">Loading job…</p>`;
+
+  const cancel = async () => {
+    setCancelError(null);
+    try {
+      setJob({ ...(await api.cancel(id)), attempts: job.attempts });
+    } catch (err) {
+      setCancelError(err.message);
+    }
+  };
+  const p = job.progress;
+  const running = job.status === "running";
+  const took = between(job.started_at, job.finished_at);
+  return html`<section class="job-page" data-job=${job.job_id} data-status=${job.status}>
+    <div class="page-head">
+      <h2>${job.workflow_id ?? "project"} <span class="mono muted job-id">${job.job_id}</span></h2>
+      <${StatusBadge} status=${job.status} />
+      ${isTerminal(job.status) ? null : html`<button class="danger" onClick=${cancel}>Cancel</button>`}
+    </div>
+    ${cancelError ? html`<div class="error-text">${cancelError}</div>` : null}
+    <${JobTimeline} job=${job} />
+    <div class="job-progress">
+      <${ProgressBar}
+        percent=${job.status === "completed" ? 100 : (p?.percent ?? 0)}
+        tone=${job.status === "failed" ? "fail" : "run"}
+        label=${running && p?.node_title ? `${p.node_title} · ${p.value}/${p.max} · ${Math.round(p.percent)} %` : undefined}
+      />
+      <span class="muted current-node">${running && p?.node_title ? p.node_title : ""}</span>
+    </div>
+    <${JobError} error=${job.error} />
+    <dl class="facts">
+      <div><dt>host</dt><dd>${job.backend_id ?? "—"}</dd></div>
+      <div><dt>attempt</dt><dd>${job.attempt ?? 0} of ${job.max_attempts ?? "—"}</dd></div>
+      <div><dt>priority</dt><dd>${job.priority ?? 0}</dd></div>
+      <div><dt>ran for</dt><dd>${seconds(took)}</dd></div>
+      ${job.owner ? html`<div><dt>owner</dt><dd>${job.owner}</dd></div>` : null}
+    </dl>
+    ${running ? html`<div class="live"><${LivePreview} jobId=${job.job_id} size="large" /></div>` : null}
+    ${Array.isArray(job.nodes) ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
+    <h3>Outputs</h3>
+    <${OutputGallery} outputs=${job.outputs} expired=${job.outputs_expired} />
+    <h3>Attempts</h3>
+    <${JobAttempts} attempts=${job.attempts} />
+    <details class="params">
+      <summary>Parameters</summary>
+      <pre>${JSON.stringify(job.parameters ?? {}, null, 2)}</pre>
+    </details>
+  </section>`;
+}

@@ -1,0 +1,12 @@
+// A project's nodes in one line: each node's id coloured by its state (the jobs table's compact view).
+import { html } from "../lib/html.js";
+
+export function NodeChips({ nodes }) {
+  if (!Array.isArray(nodes) || nodes.length === 0) return null;
+  return html`<span class="node-chips">
+    ${nodes.map(
+      (n) =>
+        html`<span key=${n.id} class=${`chip badge-${n.status}`} title=${`${n.id}: ${n.workflow_id} · ${n.status}`}>${n.id}</span>`,
+    )}
+  </span>`;
+}

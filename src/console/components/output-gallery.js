@@ -1,0 +1,33 @@
+// A job's outputs: images shown, videos and audio played, other files listed; each with a download link.
+import { bytes } from "../lib/format.js";
+import { html } from "../lib/html.js";
+import { useMediaUrl } from "../lib/media-url.js";
+
+function Media({ output }) {
+  const src = useMediaUrl(output.url);
+  const type = output.content_type ?? "";
+  if (!src) return html`<div class="media-missing muted">…</div>`;
+  if (type.startsWith("image/"))
+    return html`<a href=${src} target="_blank" rel="noopener"><img class="output-image" src=${src} alt=${output.filename} loading="lazy" /></a>`;
+  if (type.startsWith("video/"))
+    return html`<video class="output-video" src=${src} controls muted loop preload="metadata"></video>`;
+  if (type.startsWith("audio/")) return html`<audio src=${src} controls preload="metadata"></audio>`;
+  return html`<div class="output-file muted">${type || "file"}</div>`;
+}
+
+export function OutputGallery({ outputs, expired }) {
+  if (expired) return html`<p class="muted">The outputs of this job were deleted (retention).</p>`;
+  if (!outputs?.length) return html`<p class="muted">No outputs yet.</p>`;
+  return html`<div class="gallery">
+    ${outputs.map(
+      (o) => html`<figure key=${o.url} class="output" data-output=${o.filename}>
+        <${Media} output=${o} />
+        <figcaption>
+          <span class="mono output-name" title=${o.filename}>${o.filename}</span>
+          <span class="muted">${bytes(o.size)}${o.project_node ? ` · ${o.project_node}` : ""}</span>
+          <a href=${o.url} download=${o.filename}>download</a>
+        </figcaption>
+      </figure>`,
+    )}
+  </div>`;
+}
