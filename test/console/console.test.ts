@@ -5,7 +5,7 @@ import path from "node:path";
 import type { Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { api, submit, untilHealthy, waitForJob } from "../helpers/api.js";
+import { api, eventually, submit, waitForJob } from "../helpers/api.js";
 import { ARTIFACTS, BROWSER_SETUP_TIMEOUT_MS, launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -70,10 +70,15 @@ beforeAll(async () => {
     backends: [
       { id: "gpu-fast", url: fast.url },
       { id: "gpu-slow", url: slow.url },
+      // Configured but not there: nothing listens on port 1 (a freed ephemeral port could be reused).
+      { id: "gpu-gone", url: "http://127.0.0.1:1" },
     ],
   });
   browser = await launchBrowser();
-  await untilHealthy(orch.url);
+  await eventually(async () => {
+    const { body } = await api(orch.url, "GET", "/api/backends");
+    return body.backends.filter((b: any) => b.state === "online").length === 2;
+  });
 }, BROWSER_SETUP_TIMEOUT_MS);
 
 afterAll(async () => {
@@ -90,10 +95,17 @@ describe("fleet page", () => {
     await card.locator('[data-status="online"]').waitFor();
     expect(await card.locator(".device").textContent()).toContain("GPU");
     expect(await w.page.locator('[data-host="gpu-slow"] .vram').textContent()).toContain("5.0 GB / 12 GB");
+    await w.page.locator('[data-host="gpu-gone"] [data-status="offline"]').waitFor();
     await done(w);
   });
 
   it("shows what a host runs now, live, with its progress and preview", async () => {
+    // A few finished jobs first, so the hosts' counters and average times have something to show.
+    for (let i = 0; i < 4; i++)
+      await api(orch.url, "POST", "/api/job?wait=30", {
+        workflow_id: "txt2img_basic",
+        parameters: { prompt: "warm-up", steps: 4, width: 64, height: 64 },
+      });
     await api(orch.url, "POST", "/api/backends/gpu-fast/drain");
     const w = await open();
     const id = await submit(orch.url, {

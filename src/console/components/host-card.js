@@ -40,6 +40,7 @@ function CurrentJob({ jobs }) {
   </div>`;
 }
 
+/** `jobs`: what the events say runs on this host now, which is fresher than the host's last poll. */
 export function HostCard({ backend: b, jobs, onChanged }) {
   const [busy, setBusy] = useState(null);
   const [error, setError] = useState(null);
@@ -69,7 +70,7 @@ export function HostCard({ backend: b, jobs, onChanged }) {
     ${b.reason && b.reason !== b.state ? html`<div class="reason">${b.reason}</div>` : null}
     <${CurrentJob} jobs=${jobs} />
     <dl class="stats">
-      <div><dt title="our prompts on the host / most at once">our queue</dt><dd data-stat="ours">${b.inflight} / ${b.max_inflight}</dd></div>
+      <div><dt title="our prompts on the host / most at once">our queue</dt><dd data-stat="ours">${Math.max(b.inflight, jobs.length)} / ${b.max_inflight}</dd></div>
       <div><dt title="prompts of other ComfyUI clients">foreign</dt><dd data-stat="foreign">${b.foreign_queued}</dd></div>
       <div><dt>done</dt><dd data-stat="done">${b.jobs_completed}</dd></div>
       <div><dt>failed</dt><dd data-stat="failed">${b.jobs_failed}</dd></div>
