@@ -56,6 +56,11 @@ describe("console assets", () => {
     expect((await get("/console/main.js", { "if-none-match": etag })).status).toBe(304);
   });
 
+  it("stays out of the API description: the console is a client of the API, not part of it", async () => {
+    const doc = JSON.parse((await get("/api/openapi.json")).text);
+    expect(Object.keys(doc.paths).filter((p) => !p.startsWith("/api/"))).toEqual([]);
+  });
+
   it("refuses anything outside the console folder and the listed modules", async () => {
     for (const path of [
       "/console/../src/app.ts",

@@ -77,6 +77,8 @@ export const BackendSchema = z
     max_inflight: count(),
     vram_total: z.number().nullable(),
     vram_free: z.number().nullable(),
+    device_type: z.string().nullable().meta({ description: 'ComfyUI\'s device: "cuda", "cpu", "mps"…' }),
+    device_name: z.string().nullable(),
     node_classes: count(),
     models: count(),
     jobs_completed: count(),

@@ -6,7 +6,7 @@ import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../lib/api-client.js";
 import { between, seconds } from "../lib/format.js";
 import { html } from "../lib/html.js";
-import { applyEvent, isTerminal, liveJobs } from "../lib/live-jobs.js";
+import { applyEvent, isProject, isTerminal, liveJobs } from "../lib/live-jobs.js";
 import { JobAttempts } from "./job-attempts.js";
 import { JobError } from "./job-error.js";
 import { JobTimeline } from "./job-timeline.js";
@@ -16,7 +16,8 @@ import { ProgressBar } from "./progress-bar.js";
 import { ProjectNodes } from "./project-nodes.js";
 import { StatusBadge } from "./status-badge.js";
 
-const LIVE_ONLY = new Set(["job.progress", "job.output"]);
+/** Events that carry all they change; any other one (a change of state) re-reads the job once. */
+const LIVE_ONLY = new Set(["job.progress", "job.output", "job.node.progress", "job.node.output"]);
 
 function useJob(id) {
   const [job, setJob] = useState(null);
@@ -36,7 +37,7 @@ function useJob(id) {
     void load();
     const off = liveJobs.listen((e) => {
       if (e.job_id !== id) return;
-      setJob((j) => (j ? { ...applyEvent(j, e), attempts: j.attempts, nodes: e.job?.nodes ?? j.nodes } : j));
+      setJob((j) => (j ? { ...applyEvent(j, e), attempts: j.attempts } : j));
       if (LIVE_ONLY.has(e.type)) return;
       clearTimeout(reread.current);
       reread.current = setTimeout(load, 50);
@@ -93,7 +94,7 @@ export function JobPage({ id }) {
       ${job.owner ? html`<div><dt>owner</dt><dd>${job.owner}</dd></div>` : null}
     </dl>
     ${running ? html`<div class="live"><${LivePreview} jobId=${job.job_id} size="large" /></div>` : null}
-    ${Array.isArray(job.nodes) ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
+    ${isProject(job) ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
     <h3>Outputs</h3>
     <${OutputGallery} outputs=${job.outputs} expired=${job.outputs_expired} />
     <h3>Attempts</h3>

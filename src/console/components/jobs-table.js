@@ -1,6 +1,7 @@
 // One page of jobs as a table: status, workflow, host, progress, age, owner; a project lists its nodes.
 import { age, shortId } from "../lib/format.js";
 import { html } from "../lib/html.js";
+import { isProject } from "../lib/live-jobs.js";
 import { href } from "../lib/router.js";
 import { useTick } from "../lib/use-tick.js";
 import { NodeChips } from "./node-chips.js";
@@ -29,8 +30,8 @@ export function JobsTable({ jobs }) {
           <td><a class="mono" href=${href("job", j.job_id)}>${shortId(j.job_id)}</a></td>
           <td><${StatusBadge} status=${j.status} /></td>
           <td>
-            ${j.workflow_id ?? (j.nodes ? "project" : "—")}
-            ${j.nodes ? html`<div><${NodeChips} nodes=${j.nodes} /></div>` : null}
+            ${j.workflow_id ?? (isProject(j) ? "project" : "—")}
+            ${isProject(j) ? html`<div><${NodeChips} nodes=${j.nodes} /></div>` : null}
           </td>
           <td>${j.backend_id ?? "—"}</td>
           <td class="wide">

@@ -1,10 +1,11 @@
 // A job's outputs: images shown, videos and audio played, other files listed; each with a download link.
 import { bytes } from "../lib/format.js";
 import { html } from "../lib/html.js";
-import { useMediaUrl } from "../lib/media-url.js";
+import { downloadWithKey, needsKey, useMediaUrl } from "../lib/media-url.js";
 
-function Media({ output }) {
-  const src = useMediaUrl(output.url);
+const MEDIA = /^(image|video|audio)\//;
+
+function Media({ output, src }) {
   const type = output.content_type ?? "";
   if (!src) return html`<div class="media-missing muted">…</div>`;
   if (type.startsWith("image/"))
@@ -15,19 +16,26 @@ function Media({ output }) {
   return html`<div class="output-file muted">${type || "file"}</div>`;
 }
 
+function OutputItem({ output: o }) {
+  // Media is fetched to be shown anyway; other files only when someone downloads them.
+  const media = MEDIA.test(o.content_type ?? "");
+  const src = useMediaUrl(o.url, media);
+  return html`<figure class="output" data-output=${o.filename}>
+    <${Media} output=${o} src=${src} />
+    <figcaption>
+      <span class="mono output-name" title=${o.filename}>${o.filename}</span>
+      <span class="muted">${bytes(o.size)}${o.project_node ? ` · ${o.project_node}` : ""}</span>
+      ${
+        needsKey() && !media
+          ? html`<button class="link" onClick=${() => downloadWithKey(o.url, o.filename)}>download</button>`
+          : html`<a href=${src ?? o.url} download=${o.filename}>download</a>`
+      }
+    </figcaption>
+  </figure>`;
+}
+
 export function OutputGallery({ outputs, expired }) {
   if (expired) return html`<p class="muted">The outputs of this job were deleted (retention).</p>`;
   if (!outputs?.length) return html`<p class="muted">No outputs yet.</p>`;
-  return html`<div class="gallery">
-    ${outputs.map(
-      (o) => html`<figure key=${o.url} class="output" data-output=${o.filename}>
-        <${Media} output=${o} />
-        <figcaption>
-          <span class="mono output-name" title=${o.filename}>${o.filename}</span>
-          <span class="muted">${bytes(o.size)}${o.project_node ? ` · ${o.project_node}` : ""}</span>
-          <a href=${o.url} download=${o.filename}>download</a>
-        </figcaption>
-      </figure>`,
-    )}
-  </div>`;
+  return html`<div class="gallery">${outputs.map((o) => html`<${OutputItem} key=${o.url} output=${o} />`)}</div>`;
 }

@@ -35,12 +35,18 @@ function columns(nodes) {
   return cols.filter(Boolean);
 }
 
+/** A node with `count` runs once per variant: "shot2 #1". */
+export const runName = (n) =>
+  n.variant === null || n.variant === undefined ? n.id : `${n.id} #${n.variant}`;
+const runKey = (n) => `${n.id}#${n.variant ?? ""}`;
+
 function NodeBox({ node }) {
   const ups = upstream(node);
   const percent = node.status === "completed" ? 100 : (node.progress?.percent ?? 0);
-  return html`<div class=${`node-box node-${node.status}`} data-node=${node.id}>
-    <div class="node-head"><b>${node.id}</b> <${StatusBadge} status=${node.status} /></div>
-    <div class="muted">${node.workflow_id}${node.backend_id ? ` · ${node.backend_id}` : ""}${node.count > 1 ? ` · ×${node.count}` : ""}</div>
+  const attempt = typeof node.attempts === "number" && node.attempts > 1 ? ` · attempt ${node.attempts}` : "";
+  return html`<div class=${`node-box node-${node.status}`} data-node=${node.id} data-status=${node.status}>
+    <div class="node-head"><b>${runName(node)}</b> <${StatusBadge} status=${node.status} /></div>
+    <div class="muted">${node.workflow_id}${node.backend_id ? ` · ${node.backend_id}` : ""}${attempt}</div>
     ${ups.length ? html`<div class="muted">from ${ups.join(", ")}</div>` : null}
     <${ProgressBar} percent=${percent} tone=${node.status === "failed" ? "fail" : "run"} />
     <${JobError} error=${node.error} />
@@ -52,7 +58,7 @@ export function ProjectNodes({ nodes }) {
   return html`<div class="project-graph">
     ${columns(nodes).map(
       (col, i) =>
-        html`<div class="node-column" key=${i}>${col.map((n) => html`<${NodeBox} key=${n.id} node=${n} />`)}</div>`,
+        html`<div class="node-column" key=${i}>${col.map((n) => html`<${NodeBox} key=${runKey(n)} node=${n} />`)}</div>`,
     )}
   </div>`;
 }

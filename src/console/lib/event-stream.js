@@ -52,9 +52,9 @@ function onText(msg) {
     setStatus("live");
     void refreshMissed(snapshotted);
   } else if (msg.type === "error" && msg.error?.code === "UNAUTHENTICATED") {
-    // The socket cannot answer a 401: ask through the HTTP client, which prompts for a key.
+    // The socket cannot answer a 401: ask through the HTTP client (any keyed route), which prompts for a key.
     socket?.close();
-    void api.health();
+    void api.workflows().catch(() => {});
   }
 }
 

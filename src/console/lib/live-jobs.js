@@ -9,9 +9,41 @@ const MAX_FINISHED = 500;
 
 export const isTerminal = (status) => TERMINAL.has(status);
 
+/** A project: several workflow nodes in one job (a one-workflow job may list itself as its one node). */
+export const isProject = (job) =>
+  Array.isArray(job?.nodes) && (job.nodes.length > 1 || (job.workflow_id == null && job.nodes.length > 0));
+
+const NODE_STATUS = { dispatched: "dispatching" };
+
+/** `job.node.<kind>` (a project's node run, named by `project_node` and `variant`) applied to `nodes`. */
+function applyNodeEvent(j, e) {
+  const kind = e.type.slice("job.node.".length);
+  if (!Array.isArray(j.nodes)) return j;
+  const at = j.nodes.findIndex((n) => n.id === e.project_node && (n.variant ?? null) === (e.variant ?? null));
+  if (at < 0) return j;
+  const n = { ...j.nodes[at] };
+  if (kind === "progress")
+    n.progress = { value: e.value, max: e.max, node_title: e.node_title, percent: e.percent };
+  else if (kind === "output") {
+    if (e.url && !(n.outputs ?? []).some((o) => o.filename === e.filename))
+      n.outputs = [
+        ...(n.outputs ?? []),
+        { filename: e.filename, url: e.url, content_type: e.content_type, size: e.size },
+      ];
+  } else {
+    n.status = NODE_STATUS[kind] ?? kind;
+    if (e.backend_id) n.backend_id = e.backend_id;
+    if (e.error) n.error = e.error;
+  }
+  const nodes = [...j.nodes];
+  nodes[at] = n;
+  return { ...j, nodes };
+}
+
 /** The job after one event; `job` may be undefined for a job first heard of by this event. */
 export function applyEvent(job, e) {
   if (e.type === "job.snapshot") return e.job;
+  if (e.type.startsWith("job.node.")) return job ? applyNodeEvent({ ...job, updated_at: e.ts }, e) : job;
   const j = job
     ? { ...job }
     : { job_id: e.job_id, status: "queued", outputs: [], progress: null, created_at: e.ts, error: null };
@@ -68,7 +100,7 @@ export function applyEvent(job, e) {
       j.finished_at = e.ts;
       break;
     default:
-      // Events this console does not know yet (node-level events of a project, say) only touch updated_at.
+      // Event types this console does not know yet only touch updated_at.
       break;
   }
   return j;
