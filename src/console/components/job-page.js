@@ -96,7 +96,7 @@ export function JobPage({ id }) {
     ${running ? html`<div class="live"><${LivePreview} jobId=${job.job_id} size="large" /></div>` : null}
     ${isProject(job) ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
     <h3>Outputs</h3>
-    <${OutputGallery} outputs=${job.outputs} expired=${job.outputs_expired} />
+    <${OutputGallery} outputs=${job.outputs} expired=${job.outputs_expired} finished=${isTerminal(job.status)} />
     <h3>Attempts</h3>
     <${JobAttempts} attempts=${job.attempts} />
     <details class="params">

@@ -34,8 +34,8 @@ function OutputItem({ output: o }) {
   </figure>`;
 }
 
-export function OutputGallery({ outputs, expired }) {
+export function OutputGallery({ outputs, expired, finished = false }) {
   if (expired) return html`<p class="muted">The outputs of this job were deleted (retention).</p>`;
-  if (!outputs?.length) return html`<p class="muted">No outputs yet.</p>`;
+  if (!outputs?.length) return html`<p class="muted">${finished ? "No outputs." : "No outputs yet."}</p>`;
   return html`<div class="gallery">${outputs.map((o) => html`<${OutputItem} key=${o.url} output=${o} />`)}</div>`;
 }
