@@ -1,9 +1,14 @@
 // The prompt worker (main.py's prompt_worker + execution.PromptExecutor): one prompt at a time, the WebSocket
-// events in ComfyUI's order, interrupts, injected faults, and the history entry written when a prompt ends.
+// events in ComfyUI's order, the output cache, cooperative interrupts (checked only when a node starts and in
+// the progress hook), previews, injected faults, and the history entry written when a prompt ends.
+import type { ExecutionCache } from "./exec-cache.js";
 import { executionOrder, formatInputs, gatherInputs } from "./execution-plan.js";
 import type { FaultBook } from "./faults.js";
+import type { Frame } from "./image.js";
 import type { ModelCache } from "./model-cache.js";
 import type { Graph, NodeDef, NodeEnv, RunContext } from "./node-types.js";
+import { type PreviewMethod, previewJpeg, previewMethodFor, type1Frame, type4Frame } from "./previews.js";
+import { ProgressState } from "./progress-state.js";
 import type { HistoryEntry, PromptQueue, QueueItem } from "./prompt-queue.js";
 import { PyException } from "./python-compat.js";
 import type { WsHub } from "./ws-hub.js";
@@ -23,6 +28,9 @@ export interface SimStats {
 
 export interface ExecutorDeps {
   queue: PromptQueue;
+  cache: ExecutionCache;
+  /** --preview-method: what prompts that do not ask in extra_data get ("none" by default, as in ComfyUI). */
+  previewMethod: PreviewMethod;
   hub: WsHub;
   registry: Map<string, NodeDef>;
   env: () => NodeEnv;
@@ -108,8 +116,10 @@ export class Executor {
     };
     try {
       addMessage("execution_start", { prompt_id: promptId }, false);
-      addMessage("execution_cached", { nodes: [], prompt_id: promptId }, false);
-      const run = await this.runNodes(prompt, promptId, extraData, outputs, clientId);
+      const keys = this.deps.cache.prepare(prompt, this.deps.registry, this.deps.env());
+      const cached = Object.keys(prompt).filter((id) => this.deps.cache.get(keys.get(id)));
+      addMessage("execution_cached", { nodes: cached, prompt_id: promptId }, false);
+      const run = await this.runNodes(prompt, promptId, extraData, outputs, clientId, keys);
       if (run.failure) {
         const { nodeId, error, inputs } = run.failure;
         const base = {
@@ -132,7 +142,7 @@ export class Executor {
               exception_type: py.pyType,
               traceback: fakeTraceback(prompt[nodeId]?.class_type ?? ""),
               current_inputs: formatInputs(inputs),
-              current_outputs: [],
+              current_outputs: run.hadOutputs,
             },
             false,
           );
@@ -166,47 +176,77 @@ export class Executor {
     extraData: Record<string, unknown>,
     outputs: string[],
     clientId: string | null,
+    keys: Map<string, string>,
   ) {
     const values = new Map<string, unknown[]>();
     const executed: string[] = [];
     const ui: HistoryEntry["outputs"] = {};
     const meta: HistoryEntry["meta"] = {};
     const env = this.deps.env();
+    const { cache, hub } = this.deps;
+    // progress_state goes to the prompt's client, or to everyone when it has none.
+    const progress = new ProgressState(promptId, (d) => hub.send("progress_state", d, clientId));
+    const nodeMeta = (id: string) => ({ node_id: id, display_node: id, parent_node: null, real_node_id: id });
     for (const nodeId of executionOrder(prompt, outputs)) {
       const node = prompt[nodeId]!;
       const def = this.deps.registry.get(node.class_type)!;
+      const hit = cache.get(keys.get(nodeId));
+      if (hit) {
+        // A cached node gets no `executing`; every one replays `executed` (output null when it has no UI).
+        values.set(nodeId, hit.outputs);
+        if (clientId !== null) {
+          hub.send(
+            "executed",
+            { node: nodeId, display_node: nodeId, output: hit.ui ?? null, prompt_id: promptId },
+            clientId,
+          );
+          // As in execution.py, a cached UI output reaches history only when the prompt has a client.
+          if (hit.ui) {
+            ui[nodeId] = hit.ui;
+            meta[nodeId] = nodeMeta(nodeId);
+          }
+        }
+        progress.finish(nodeId);
+        continue;
+      }
       const inputs = gatherInputs(nodeId, prompt, def.inputTypes(env), values, extraData);
       try {
         await this.announce(clientId, { node: nodeId, display_node: nodeId, prompt_id: promptId });
+        progress.start(nodeId);
         this.checkInterrupt();
         const injected = this.deps.faults.takeForNode(nodeId, node.class_type);
         if (injected) throw new PyException(injected.type, injected.message);
         await this.deps.models?.beforeNode(node.inputs, (ms) => this.sleep(ms));
-        await this.sleep(this.deps.nodeMs);
+        // A slow node reports no progress, so an interrupt cannot stop it: it runs to its end.
+        const slow = this.deps.faults.take("slow_node", (f) => matchesNode(f, nodeId, node.class_type));
+        await this.sleep(this.deps.nodeMs + (slow?.delay_ms ?? 0));
         const result = await def.run(
           inputs,
-          this.context(env, nodeId, promptId, prompt, extraData, clientId),
+          this.context(env, nodeId, promptId, prompt, extraData, clientId, progress),
         );
         this.checkAlive();
         values.set(nodeId, result.outputs);
-        if (result.ui && Object.keys(result.ui).length > 0) {
+        const hasUi = result.ui && Object.keys(result.ui).length > 0;
+        cache.set(keys.get(nodeId), { outputs: result.outputs, ui: hasUi ? result.ui : undefined });
+        if (hasUi && result.ui) {
           ui[nodeId] = result.ui;
-          meta[nodeId] = { node_id: nodeId, display_node: nodeId, parent_node: null, real_node_id: nodeId };
+          meta[nodeId] = nodeMeta(nodeId);
           if (clientId !== null) {
-            this.deps.hub.send(
+            hub.send(
               "executed",
               { node: nodeId, display_node: nodeId, output: result.ui, prompt_id: promptId },
               clientId,
             );
           }
         }
+        progress.finish(nodeId);
       } catch (error) {
         if (error instanceof HostGone) throw error;
-        return { executed, ui, meta, failure: { nodeId, error, inputs } };
+        return { executed, ui, meta, hadOutputs: [...values.keys()], failure: { nodeId, error, inputs } };
       }
       executed.push(nodeId);
     }
-    return { executed, ui, meta, failure: undefined };
+    return { executed, ui, meta, hadOutputs: [...values.keys()], failure: undefined };
   }
 
   private context(
@@ -216,7 +256,10 @@ export class Executor {
     prompt: Graph,
     extraData: Record<string, unknown>,
     clientId: string | null,
+    progress: ProgressState,
   ): RunContext {
+    const method = previewMethodFor(extraData, this.deps.previewMethod);
+    const { hub } = this.deps;
     return {
       env,
       nodeId,
@@ -226,13 +269,18 @@ export class Executor {
       stepMs: this.deps.stepMs,
       outputSizeBytes: this.deps.outputSizeBytes,
       sleep: (ms) => this.sleep(ms),
-      progress: async (value, max, preview) => {
+      progress: async (value, max, preview?: Frame) => {
+        const jpeg = preview && method !== "none" ? await previewJpeg(preview) : undefined;
         this.applyMidPromptFaults();
-        this.checkAlive();
-        // The progress hook sends to the prompt's client, or to everyone when it has none.
-        this.deps.hub.send("progress", { value, max, prompt_id: promptId, node: nodeId }, clientId);
-        if (preview) this.deps.hub.sendPreview(preview, clientId);
+        // main.py's hook: the interrupt check comes first, so an interrupted step is never reported.
         this.checkInterrupt();
+        progress.update(nodeId, value, max);
+        const withMeta = hub.supports(clientId, "supports_preview_metadata");
+        if (jpeg && withMeta)
+          hub.sendBinary(type4Frame(jpeg, { node_id: nodeId, prompt_id: promptId }), clientId);
+        // The progress hook sends to the prompt's client, or to everyone when it has none.
+        hub.send("progress", { value, max, prompt_id: promptId, node: nodeId }, clientId);
+        if (jpeg && !withMeta) hub.sendBinary(type1Frame(jpeg), clientId);
       },
     };
   }
@@ -269,8 +317,9 @@ export class Executor {
     }
   }
 
+  /** Time spent inside a node: only the host going away cuts it short, never an interrupt. */
   private sleep(ms: number): Promise<void> {
-    this.checkInterrupt();
+    this.checkAlive();
     return new Promise<void>((resolve, reject) => {
       const cancel = () => {
         clearTimeout(timer);
@@ -281,8 +330,19 @@ export class Executor {
         resolve();
       }, ms);
       this.cancels.add(cancel);
-    }).then(() => this.checkInterrupt());
+    });
   }
+}
+
+function matchesNode(
+  f: { node_id?: string; class_type?: string },
+  nodeId: string,
+  classType: string,
+): boolean {
+  return (
+    (f.node_id === undefined || f.node_id === nodeId) &&
+    (f.class_type === undefined || f.class_type === classType)
+  );
 }
 
 /** A plausible traceback.format_tb() list; clients show it but must not parse it. */

@@ -9,7 +9,8 @@ export type Fault =
   | { kind: "hang"; route: string; count?: number }
   | { kind: "execution_error"; node_id?: string; class_type?: string; message?: string; count?: number }
   | { kind: "oom"; node_id?: string; class_type?: string; count?: number }
-  | { kind: "slow_view"; delay_ms: number; count?: number };
+  | { kind: "slow_view"; delay_ms: number; count?: number }
+  | { kind: "slow_node"; delay_ms: number; node_id?: string; class_type?: string; count?: number };
 
 export type FaultKind = Fault["kind"];
 type FaultOf<K extends FaultKind> = Extract<Fault, { kind: K }>;
@@ -23,6 +24,7 @@ const KINDS: FaultKind[] = [
   "execution_error",
   "oom",
   "slow_view",
+  "slow_node",
 ];
 
 /** Checks a fault that arrived as JSON; returns an error message or the fault. */
@@ -33,7 +35,8 @@ export function parseFault(body: unknown): Fault | string {
     return `unknown fault kind ${JSON.stringify(f.kind)}; one of ${KINDS.join(", ")}`;
   if ((f.kind === "http_error" || f.kind === "hang") && typeof f.route !== "string")
     return `${f.kind} needs a route`;
-  if (f.kind === "slow_view" && typeof f.delay_ms !== "number") return "slow_view needs delay_ms";
+  if ((f.kind === "slow_view" || f.kind === "slow_node") && typeof f.delay_ms !== "number")
+    return `${f.kind} needs delay_ms`;
   if (f.count !== undefined && (typeof f.count !== "number" || f.count < 1))
     return "count must be a positive number";
   return f as Fault;

@@ -1,8 +1,10 @@
 // What one run of a ComfyUI process holds in memory — queue, history, prompt counter, executor — and what the
 // routes may reach. A crash or restart throws a HostProcess away; files on disk and the simulator's stats stay.
+import { ExecutionCache } from "./exec-cache.js";
 import { Executor, type ExecutorDeps, type SimStats } from "./executor.js";
 import type { Fault, FaultBook } from "./faults.js";
 import type { NodeDef, NodeEnv } from "./node-types.js";
+import type { ObjectInfoForm } from "./object-info.js";
 import type { SimDirs } from "./paths.js";
 import { PromptQueue } from "./prompt-queue.js";
 import type { WsHub } from "./ws-hub.js";
@@ -13,9 +15,12 @@ export class HostProcess {
   /** PromptServer.number: the next prompt's queue number. */
   nextNumber = 0;
 
-  constructor(deps: Omit<ExecutorDeps, "queue">) {
+  /** The executor's output cache: in memory, so a restart starts cold. */
+  readonly cache = new ExecutionCache();
+
+  constructor(deps: Omit<ExecutorDeps, "queue" | "cache">) {
     this.queue = new PromptQueue(() => deps.hub.send("status", { status: this.queueInfo() }));
-    this.executor = new Executor({ ...deps, queue: this.queue });
+    this.executor = new Executor({ ...deps, queue: this.queue, cache: this.cache });
     this.executor.start();
   }
 
@@ -30,6 +35,8 @@ export class HostProcess {
 
 export interface DeviceInfo {
   name: string;
+  /** "cuda", or "cpu" for a host started with --cpu (then "VRAM" is system RAM, as ComfyUI reports it). */
+  type: "cuda" | "cpu";
   vramTotal: number;
   vramFree: number;
 }
@@ -43,6 +50,7 @@ export interface SimRuntime {
   readonly faults: FaultBook;
   readonly stats: SimStats;
   readonly device: DeviceInfo;
+  readonly objectInfoForm: ObjectInfoForm;
   env(): NodeEnv;
   log(line: string): void;
   // Test controls reachable over /_sim.

@@ -1,4 +1,5 @@
 // The shape of a simulated node class: what /object_info shows, what validation checks and what execution runs.
+import type { Frame } from "./image.js";
 import type { SimDirs } from "./paths.js";
 
 export type InputType = string | string[];
@@ -14,6 +15,7 @@ export interface InputTypes {
 export interface NodeEnv {
   dirs: SimDirs;
   checkpoints: string[];
+  upscaleModels: string[];
 }
 
 /** An API-format graph: node id → {class_type, inputs, _meta}. */
@@ -30,7 +32,7 @@ export interface RunContext {
   /** Waits, failing fast if the prompt was interrupted or the host went away. */
   sleep(ms: number): Promise<void>;
   /** Reports sampler progress (and a preview frame) the way ComfyUI's progress hook does. */
-  progress(value: number, max: number, preview?: Buffer): Promise<void>;
+  progress(value: number, max: number, preview?: Frame): Promise<void>;
 }
 
 export interface NodeResult {
@@ -58,4 +60,11 @@ export interface NodeDef {
     check(inputs: Record<string, unknown>, env: NodeEnv): true | false | string;
   };
   run(inputs: Record<string, unknown>, ctx: RunContext): Promise<NodeResult>;
+  /** IS_CHANGED: part of the node's cache key (LoadImage hashes its file). */
+  isChanged?(inputs: Record<string, unknown>, env: NodeEnv): unknown;
+  /** Written in /object_info the V3 way (`["COMBO", {"options": [...]}]`, output_tooltips, ...). */
+  v3?: boolean;
+  outputTooltips?: string[];
+  deprecated?: boolean;
+  experimental?: boolean;
 }

@@ -1,16 +1,10 @@
 // The model-free image nodes, run on real pixels: EmptyImage, LoadImage, ImageInvert, ImageScale, ImageBlur.
 // Input declarations copy ComfyUI's INPUT_TYPES so /object_info and validation look the same.
+import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
-import {
-  blurFrame,
-  decodePng,
-  type Frame,
-  ImageBatch,
-  invertFrame,
-  resizeFrame,
-  solidFrame,
-} from "./image.js";
+import sharp from "sharp";
+import { blurFrame, type Frame, ImageBatch, invertFrame, resizeFrame, solidFrame } from "./image.js";
 import type { NodeDef, NodeResult } from "./node-types.js";
 import { annotatedFilepath, listInputImages } from "./paths.js";
 import { PyException, type PyObject } from "./python-compat.js";
@@ -77,11 +71,26 @@ const loadImage: NodeDef = {
     check: (inputs, env) =>
       fs.existsSync(imagePath(env.dirs, inputs.image)) ? true : `Invalid image file: ${String(inputs.image)}`,
   },
+  // IS_CHANGED: the file's sha256, so replacing the file under the same name re-runs the node.
+  isChanged: (inputs, env) => {
+    try {
+      return createHash("sha256")
+        .update(fs.readFileSync(imagePath(env.dirs, inputs.image)))
+        .digest("hex");
+    } catch {
+      return null;
+    }
+  },
+  // PIL opens PNG, JPEG, WebP, GIF...: sharp stands in for it.
   run: async (i, ctx) => {
     const file = imagePath(ctx.env.dirs, i.image);
     let frame: Frame;
     try {
-      frame = decodePng(await fs.promises.readFile(file));
+      const { data, info } = await sharp(await fs.promises.readFile(file))
+        .ensureAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      frame = { width: info.width, height: info.height, data };
     } catch {
       throw new PyException("PIL.UnidentifiedImageError", `cannot identify image file '${file}'`);
     }
@@ -161,10 +170,20 @@ const imageBlur: NodeDef = {
       sigma: ["FLOAT", { default: 1.0, min: 0.1, max: 10.0, step: 0.1 }],
     },
   }),
+  // F.pad(..., 'reflect') needs the padding to be smaller than each side, or torch raises.
   run: async (i) => {
     const radius = i.blur_radius as number;
     const frames = framesOf(i.image);
-    return one([new ImageBatch(radius === 0 ? frames : frames.map((f) => blurFrame(f, radius)))]);
+    if (radius === 0) return one([new ImageBatch(frames)]);
+    const f = frames[0];
+    if (f && (radius >= f.width || radius >= f.height)) {
+      const dim = radius >= f.width ? 3 : 2;
+      throw new PyException(
+        "RuntimeError",
+        `Argument #4: Padding size should be less than the corresponding input dimension, but got: padding (${radius}, ${radius}) at dimension ${dim} of input [${frames.length}, 3, ${f.height}, ${f.width}]`,
+      );
+    }
+    return one([new ImageBatch(frames.map((fr) => blurFrame(fr, radius)))]);
   },
 };
 

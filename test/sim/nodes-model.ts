@@ -1,7 +1,7 @@
 // Stand-ins for the standard txt2img graph's model nodes. No model is loaded: handles are opaque tokens, the
 // sampler only spends stepMs per step reporting progress, and VAEDecode draws a picture fixed by the seed.
 import { randomBytes } from "node:crypto";
-import { encodePng, ImageBatch, seededFrame } from "./image.js";
+import { ImageBatch, seededFrame } from "./image.js";
 import type { NodeDef } from "./node-types.js";
 import { PyException, type PyObject } from "./python-compat.js";
 
@@ -180,14 +180,11 @@ const kSampler: NodeDef = {
     const seed = i.seed as number;
     const steps = i.steps as number;
     // One small preview per run, resent every step like a live sampler preview.
-    const preview = encodePng(
-      seededFrame(
-        Math.max(1, Math.min(64, latent.width >> 3)),
-        Math.max(1, Math.min(64, latent.height >> 3)),
-        seed,
-        0,
-      ),
-      1,
+    const preview = seededFrame(
+      Math.max(1, Math.min(64, latent.width >> 3)),
+      Math.max(1, Math.min(64, latent.height >> 3)),
+      seed,
+      0,
     );
     for (let step = 1; step <= steps; step++) {
       await ctx.sleep(ctx.stepMs);

@@ -16,8 +16,13 @@ export interface Submission {
 
 /** Throws PyException where ComfyUI would answer 500 (a body that is not an object, say). */
 export function submitPrompt(rt: SimRuntime, proc: HostProcess, json: unknown): Submission {
+  // `"prompt" in json_data` is valid Python on a list too: a list body is simply one without a prompt.
+  if (Array.isArray(json) && !json.some((v) => v === "prompt" || v === "number" || v === "front")) {
+    proc.nextNumber++;
+    return noPrompt(rt);
+  }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new PyException("TypeError", "argument of type 'list' is not iterable");
+    throw new PyException("TypeError", "list indices must be integers or slices, not str");
   }
   const body = json as Record<string, unknown>;
   let number: number;
@@ -29,16 +34,7 @@ export function submitPrompt(rt: SimRuntime, proc: HostProcess, json: unknown): 
     proc.nextNumber++;
   }
 
-  if (!("prompt" in body)) {
-    const error = {
-      type: "no_prompt",
-      message: "No prompt provided",
-      details: "No prompt provided",
-      extra_info: {},
-    };
-    rt.stats.promptsRejected++;
-    return { status: 400, body: { error, node_errors: {} } };
-  }
+  if (!("prompt" in body)) return noPrompt(rt);
   const prompt = body.prompt;
   const promptId = "prompt_id" in body ? pyStr(body.prompt_id) : randomUUID();
   const valid = validatePrompt(prompt, rt.registry, rt.env(), body.partial_execution_targets);
@@ -59,4 +55,15 @@ export function submitPrompt(rt: SimRuntime, proc: HostProcess, json: unknown): 
   extra.create_time = Date.now();
   proc.queue.put([number, promptId, prompt as Graph, extra, valid.outputs]);
   return { status: 200, body: { prompt_id: promptId, number, node_errors: valid.nodeErrors } };
+}
+
+function noPrompt(rt: SimRuntime): Submission {
+  const error = {
+    type: "no_prompt",
+    message: "No prompt provided",
+    details: "No prompt provided",
+    extra_info: {},
+  };
+  rt.stats.promptsRejected++;
+  return { status: 400, body: { error, node_errors: {} } };
 }

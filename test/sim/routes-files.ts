@@ -1,10 +1,12 @@
 // /view and /upload/{image,mask} with server.py's path rules: uploads must stay inside their folder (400),
 // clashes are renamed "x (1).png" unless the bytes are identical, /view refuses "..", absolute names and
-// escaping subfolders. /view serves the stored bytes as-is: `preview` and `channel` are accepted but ignored.
+// escaping subfolders. /view converts images for `preview=webp|jpeg;Q` and `channel=rgb|a`, and serves the
+// stored bytes with Range support (206) otherwise, as aiohttp's FileResponse does.
 import fs from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import path from "node:path";
 import { PNG } from "pngjs";
+import sharp from "sharp";
 import type { SimRuntime } from "./host-process.js";
 import { readBody, SERVER_HEADER, sendErrorPage, sendJson, sendStatus } from "./http-io.js";
 import { annotatedFilepath, contentTypeFor, dirByType, isInside } from "./paths.js";
@@ -107,7 +109,7 @@ async function saveMask(
   await fs.promises.writeFile(filepath, PNG.sync.write(picture));
 }
 
-async function view(rt: SimRuntime, res: ServerResponse, url: URL): Promise<void> {
+async function view(rt: SimRuntime, req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   const q = url.searchParams;
   const requested = q.get("filename");
   if (requested === null) return sendStatus(res, 404);
@@ -129,18 +131,39 @@ async function view(rt: SimRuntime, res: ServerResponse, url: URL): Promise<void
   if (!stat?.isFile()) return sendStatus(res, 404);
   const slow = rt.faults.take("slow_view");
   if (slow) await new Promise((resolve) => setTimeout(resolve, slow.delay_ms));
-  res.writeHead(200, {
-    // aiohttp writes header values as UTF-8; Node writes them as latin1, so pass the UTF-8 bytes as such
-    // (before Content-Length, after which Node 20 refuses bytes above 0x7f).
-    "Content-Disposition": Buffer.from(`filename="${filename}"`, "utf8").toString("latin1"),
+  // aiohttp writes header values as UTF-8; Node writes them as latin1, so pass the UTF-8 bytes as such
+  // (before Content-Length, after which Node 20 refuses bytes above 0x7f).
+  const disposition = Buffer.from(`filename="${filename}"`, "utf8").toString("latin1");
+  const converted = await convertImage(file, q);
+  if (converted) {
+    res.writeHead(200, {
+      "Content-Disposition": disposition,
+      "Content-Type": converted.type,
+      "Content-Length": converted.bytes.length,
+      Server: SERVER_HEADER,
+    });
+    res.end(converted.bytes);
+    return;
+  }
+  const range = byteRange(req.headers.range, stat.size);
+  if (range === "unsatisfiable") {
+    res.writeHead(416, { "Content-Range": `bytes */${stat.size}`, Server: SERVER_HEADER });
+    res.end();
+    return;
+  }
+  const headers = {
+    "Content-Disposition": disposition,
     "Content-Type": contentTypeFor(filename),
-    "Content-Length": stat.size,
+    "Content-Length": range ? range.end - range.start + 1 : stat.size,
     "Last-Modified": stat.mtime.toUTCString(),
     "Accept-Ranges": "bytes",
     Server: SERVER_HEADER,
-  });
+  };
+  if (range)
+    res.writeHead(206, { ...headers, "Content-Range": `bytes ${range.start}-${range.end}/${stat.size}` });
+  else res.writeHead(200, headers);
   await new Promise<void>((resolve) => {
-    const stream = fs.createReadStream(file);
+    const stream = fs.createReadStream(file, range ?? {});
     stream.on("error", () => {
       res.destroy();
       resolve();
@@ -150,9 +173,65 @@ async function view(rt: SimRuntime, res: ServerResponse, url: URL): Promise<void
   });
 }
 
+/** One `bytes=a-b`, `bytes=a-` or `bytes=-n` range; null for none (or a form we serve whole). */
+function byteRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | "unsatisfiable" | null {
+  const m = header ? /^bytes=(\d*)-(\d*)$/.exec(header.trim()) : null;
+  if (!m || (m[1] === "" && m[2] === "")) return null;
+  let start: number;
+  let end: number;
+  if (m[1] === "") {
+    start = Math.max(0, size - Number(m[2]));
+    end = size - 1;
+  } else {
+    start = Number(m[1]);
+    end = m[2] === "" ? size - 1 : Math.min(size - 1, Number(m[2]));
+  }
+  if (start >= size || start > end) return "unsatisfiable";
+  return { start, end };
+}
+
+/** server.py's `preview` (webp or jpeg at a quality, webp when an alpha channel is asked for) and `channel`. */
+async function convertImage(
+  file: string,
+  q: URLSearchParams,
+): Promise<{ bytes: Buffer; type: string } | null> {
+  const preview = q.get("preview");
+  const channel = q.get("channel") ?? "";
+  try {
+    if (preview !== null) {
+      const parts = preview.split(";");
+      let format = parts[0] === "jpeg" || parts[0] === "webp" ? parts[0] : "webp";
+      if (channel.includes("a")) format = "webp";
+      const last = parts[parts.length - 1] ?? "";
+      const quality = /^\d+$/.test(last) ? Math.min(100, Math.max(1, Number(last))) : 90;
+      let img = sharp(file);
+      if (format === "jpeg" || channel === "rgb") img = img.removeAlpha();
+      const bytes =
+        format === "jpeg" ? await img.jpeg({ quality }).toBuffer() : await img.webp({ quality }).toBuffer();
+      return { bytes, type: `image/${format}` };
+    }
+    if (channel === "rgb")
+      return { bytes: await sharp(file).removeAlpha().png().toBuffer(), type: "image/png" };
+    if (channel === "a") {
+      const { data, info } = await sharp(file).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      for (let p = 0; p < data.length; p += 4) data[p] = data[p + 1] = data[p + 2] = 0;
+      const bytes = await sharp(data, { raw: { width: info.width, height: info.height, channels: 4 } })
+        .png()
+        .toBuffer();
+      return { bytes, type: "image/png" };
+    }
+  } catch {
+    return null; // not an image (a video, say): ComfyUI would fail; serving the bytes is kinder to tests
+  }
+  return null;
+}
+
 export function fileRoutes(rt: SimRuntime): Route[] {
   return [
-    route("GET", "/view", (_req, res, url) => view(rt, res, url)),
+    route("GET", "/view", (req, res, url) => view(rt, req, res, url)),
     route("POST", "/upload/image", (req, res) => upload(rt, req, res, false)),
     route("POST", "/upload/mask", (req, res) => upload(rt, req, res, true)),
   ];

@@ -48,7 +48,9 @@ export function queueRoutes(rt: SimRuntime): Route[] {
     }),
 
     route("POST", "/free", async (req, res) => {
-      await readJson(req);
+      const body = asObject(await readJson(req));
+      // free_memory resets the executor, caches included (applied before the next prompt in ComfyUI).
+      if (body.free_memory === true) rt.process().cache.clear();
       sendStatus(res, 200);
     }),
 

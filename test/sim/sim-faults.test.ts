@@ -28,8 +28,9 @@ describe("simulator: faults", () => {
       node_type: "KSampler",
       executed: ["4", "6", "7", "5"],
       exception_type: "torch.OutOfMemoryError",
-      current_outputs: [],
     });
+    // The nodes holding outputs when it failed (caches.outputs.all_node_ids()).
+    expect([...(err.current_outputs as string[])].sort()).toEqual(["4", "5", "6", "7"]);
     expect(err.exception_message).toContain("CUDA out of memory");
     expect(err.traceback).toEqual(expect.arrayContaining([expect.any(String)]));
     expect((err.current_inputs as Record<string, unknown[]>).steps).toEqual([4]);

@@ -89,7 +89,7 @@ describe("simulator: files", () => {
     const img = images[0]!;
 
     const res = await fetch(
-      `${sim.url}/view?filename=${img.filename}&subfolder=${img.subfolder}&type=${img.type}&preview=webp;90`,
+      `${sim.url}/view?filename=${img.filename}&subfolder=${img.subfolder}&type=${img.type}`,
     );
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toBe("image/png");

@@ -44,7 +44,7 @@ describe("simulator: a prompt over the WebSocket", () => {
 
     const events = mine.events();
     const sequence = events
-      .filter((e) => e.data.prompt_id === id)
+      .filter((e) => e.data.prompt_id === id && e.type !== "progress_state")
       .map((e) =>
         e.type === "executing"
           ? `executing:${e.data.node}`
@@ -96,16 +96,8 @@ describe("simulator: a prompt over the WebSocket", () => {
     const types = mine.events().map((e) => e.type);
     expect(types.lastIndexOf("status")).toBeGreaterThan(types.indexOf("execution_success"));
 
-    // Binary preview frames: type 1 (PREVIEW_IMAGE), format 2 (PNG), then a PNG.
-    const preview = mine.messages.find((m) => m.kind === "binary");
-    expect(preview?.kind).toBe("binary");
-    if (preview?.kind === "binary") {
-      expect(preview.bytes.readUInt32BE(0)).toBe(1);
-      expect(preview.bytes.readUInt32BE(4)).toBe(2);
-      expect(preview.bytes.subarray(8, 16)).toEqual(
-        Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      );
-    }
+    // --preview-method defaults to none: no preview frames unless the prompt asks for them.
+    expect(mine.messages.some((m) => m.kind === "binary")).toBe(false);
 
     // The bystander hears only queue status broadcasts.
     const heard = other.events();
@@ -177,7 +169,9 @@ describe("simulator: a prompt over the WebSocket", () => {
   it("broadcasts only progress and previews for a prompt without client_id, as ComfyUI does", async () => {
     const listener = await ws("listener");
     await listener.waitForEvent("status");
-    const { prompt_id: id } = await queuePrompt(sim.url, txt2imgGraph({ steps: 2 }));
+    const { prompt_id: id } = await queuePrompt(sim.url, txt2imgGraph({ steps: 2, seed: 77 }), undefined, {
+      extra_data: { preview_method: "auto" },
+    });
     await listener.waitForEvent("progress", (d) => d.prompt_id === id && d.value === 2);
     const idle = (d: Record<string, unknown>) =>
       (d.status as { exec_info: { queue_remaining: number } }).exec_info.queue_remaining === 0;
@@ -187,7 +181,7 @@ describe("simulator: a prompt over the WebSocket", () => {
         m.kind === "json" && m.type === "status" && idle(m.data) && listener.messages.indexOf(m) > progressAt,
     );
     const types = new Set(listener.events().map((e) => e.type));
-    expect([...types].sort()).toEqual(["progress", "status"]);
+    expect([...types].sort()).toEqual(["progress", "progress_state", "status"]);
     expect(listener.messages.some((m) => m.kind === "binary")).toBe(true);
     expect(sim.history[id]?.status.status_str).toBe("success");
   });

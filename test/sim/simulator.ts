@@ -17,7 +17,9 @@ import { createHttpServer } from "./http-server.js";
 import { ModelCache } from "./model-cache.js";
 import { buildRegistry } from "./node-registry.js";
 import type { NodeDef, NodeEnv } from "./node-types.js";
+import type { ObjectInfoForm } from "./object-info.js";
 import { makeDirs, type SimDirs } from "./paths.js";
+import type { PreviewMethod } from "./previews.js";
 import type { HistoryEntry, QueueItem } from "./prompt-queue.js";
 import { submitPrompt } from "./prompt-submit.js";
 import type { Route } from "./router.js";
@@ -52,6 +54,14 @@ export interface SimulatorOptions {
   modelSlots?: number;
   /** VRAM a warm checkpoint holds, GB (default 2 when loadMs is set, else 0 so free VRAM stays as set). */
   modelGb?: number;
+  /** --preview-method: "none" (ComfyUI's default) sends previews only to prompts asking in extra_data. */
+  previewMethod?: PreviewMethod;
+  /** --cpu: no GPU; /system_stats reports a "cpu" device whose "VRAM" is system RAM. */
+  cpu?: boolean;
+  /** How /object_info writes choice inputs: "mixed" (default: V3 nodes in the COMBO form, as v0.8.0), "v1", "v3". */
+  objectInfoForm?: ObjectInfoForm;
+  /** Files in models/upscale_models (UpscaleModelLoader's choices). */
+  upscaleModels?: string[];
   /** Receives one line per finished or rejected prompt (the CLI prints them). */
   log?: (line: string) => void;
 }
@@ -68,6 +78,8 @@ export interface Simulator {
   setFault(f: Fault): void;
   clearFaults(): void;
   setVramFree(bytes: number): void;
+  /** Replaces the checkpoint files on "disk": validation sees it at once, as ComfyUI rescans per prompt. */
+  setCheckpoints(names: string[]): void;
   addForeignPrompts(n: number, stepsEach?: number): void;
   /** Snapshot of the in-memory history ({} while the host is down). */
   readonly history: Record<string, HistoryEntry>;
@@ -88,6 +100,8 @@ class SimulatorImpl implements Simulator, SimRuntime {
   readonly registry: Map<string, NodeDef>;
   readonly dirs: SimDirs;
   readonly device: DeviceInfo;
+  readonly objectInfoForm: ObjectInfoForm;
+  private checkpoints: string[];
   readonly stats: SimStats = {
     promptsReceived: 0,
     promptsRejected: 0,
@@ -120,20 +134,26 @@ class SimulatorImpl implements Simulator, SimRuntime {
     this.port = opts.port ?? 0;
     this.dirs = makeDirs(dataDir);
     this.registry = buildRegistry(opts.extraNodeClasses, opts.disabledNodeClasses);
+    this.objectInfoForm = opts.objectInfoForm ?? "mixed";
+    this.checkpoints = opts.checkpoints ?? ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"];
     // Default: a 24 GB card with 20 GB free, i.e. 4 GB held by the desktop and the CUDA context.
     let baseFree = Math.round((opts.vramFreeGb ?? Math.max(0, (opts.vramTotalGb ?? 24) - 4)) * GB);
     const self = this;
-    this.device = {
-      name: opts.deviceName ?? "NVIDIA GeForce RTX 4090 (simulated)",
-      vramTotal: Math.round((opts.vramTotalGb ?? 24) * GB),
-      // What nothing else holds, less the warm checkpoints.
-      get vramFree() {
-        return Math.max(0, baseFree - (self.models?.heldBytes() ?? 0));
-      },
-      set vramFree(bytes: number) {
-        baseFree = bytes;
-      },
-    };
+    this.device = opts.cpu
+      ? // model_management on a CPU-only torch: the "VRAM" figures are system RAM.
+        { name: "cpu", type: "cpu", vramTotal: os.totalmem(), vramFree: os.freemem() }
+      : {
+          name: opts.deviceName ?? "NVIDIA GeForce RTX 4090 (simulated)",
+          type: "cuda",
+          vramTotal: Math.round((opts.vramTotalGb ?? 24) * GB),
+          // What nothing else holds, less the warm checkpoints.
+          get vramFree() {
+            return Math.max(0, baseFree - (self.models?.heldBytes() ?? 0));
+          },
+          set vramFree(bytes: number) {
+            baseFree = bytes;
+          },
+        };
     this.routes = [...queueRoutes(this), ...fileRoutes(this), ...infoRoutes(this), ...simRoutes(this)];
   }
 
@@ -146,7 +166,8 @@ class SimulatorImpl implements Simulator, SimRuntime {
   env(): NodeEnv {
     return {
       dirs: this.dirs,
-      checkpoints: this.opts.checkpoints ?? ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"],
+      checkpoints: this.checkpoints,
+      upscaleModels: this.opts.upscaleModels ?? ["4x-UltraSharp.pth", "RealESRGAN_x2.pth"],
     };
   }
 
@@ -182,6 +203,7 @@ class SimulatorImpl implements Simulator, SimRuntime {
       stepMs: (this.opts.stepMs ?? 20) / speed,
       nodeMs: (this.opts.nodeMs ?? 2) / speed,
       outputSizeBytes: this.opts.outputSizeBytes,
+      previewMethod: this.opts.previewMethod ?? "none",
       crash: (ms) => this.crashThenRestart(ms),
       log: (line) => this.log(line),
     });
@@ -298,6 +320,10 @@ class SimulatorImpl implements Simulator, SimRuntime {
 
   setVramFree(bytes: number): void {
     this.device.vramFree = bytes;
+  }
+
+  setCheckpoints(names: string[]): void {
+    this.checkpoints = [...names];
   }
 
   addForeignPrompts(n: number, stepsEach = 5): void {

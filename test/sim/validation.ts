@@ -38,8 +38,12 @@ export function validatePrompt(
   env: NodeEnv,
   partialTargets?: unknown,
 ): ValidationResult {
+  // `for x in prompt` over an empty list finds no output node; any other non-dict fails on prompt[x].
+  if (Array.isArray(prompt) && prompt.length === 0) {
+    return { ok: false, error: item("prompt_no_outputs", "Prompt has no outputs", "", {}), nodeErrors: {} };
+  }
   if (typeof prompt !== "object" || prompt === null || Array.isArray(prompt)) {
-    throw new PyException("AttributeError", "'list' object has no attribute 'items'");
+    throw new PyException("TypeError", "list indices must be integers or slices, not str");
   }
   const graph = prompt as Record<string, unknown>;
   const outputs: string[] = [];

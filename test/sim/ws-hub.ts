@@ -1,14 +1,13 @@
 // The /ws sessions of server.py: one socket per client id (a reconnect with the same id takes the session over),
-// JSON events to one client or to all, and binary preview frames with their 4-byte big-endian headers.
+// JSON events to one client or to all, binary frames, and the feature flags each client negotiated.
 import { randomUUID } from "node:crypto";
 import type { WebSocket } from "ws";
 import { pyDumps } from "./python-compat.js";
 
-export const PREVIEW_IMAGE = 1;
-export const FORMAT_PNG = 2;
-
 export class WsHub {
   private readonly sockets = new Map<string, WebSocket>();
+  /** sockets_metadata[sid]["feature_flags"]: what a client said it supports in its first message. */
+  private readonly flags = new Map<string, Record<string, unknown>>();
   /** Every open socket, including ones whose session a reconnect took over. */
   private readonly all = new Set<WebSocket>();
 
@@ -20,7 +19,10 @@ export class WsHub {
     ws.on("close", () => {
       this.all.delete(ws);
       // Only forget the session if it still belongs to this socket: a reconnect may already own the id.
-      if (this.sockets.get(sid) === ws) this.sockets.delete(sid);
+      if (this.sockets.get(sid) === ws) {
+        this.sockets.delete(sid);
+        this.flags.delete(sid);
+      }
     });
     ws.on("error", () => {});
     return sid;
@@ -31,11 +33,17 @@ export class WsHub {
     this.deliver(pyDumps({ type: event, data }), sid);
   }
 
-  sendPreview(png: Buffer, sid?: string | null): void {
-    const header = Buffer.alloc(8);
-    header.writeUInt32BE(PREVIEW_IMAGE, 0);
-    header.writeUInt32BE(FORMAT_PNG, 4);
-    this.deliver(Buffer.concat([header, png]), sid);
+  sendBinary(frame: Buffer, sid?: string | null): void {
+    this.deliver(frame, sid);
+  }
+
+  setFlags(sid: string, flags: Record<string, unknown>): void {
+    this.flags.set(sid, flags);
+  }
+
+  /** feature_flags.supports_feature: false for a broadcast (no sid) and for clients that never said. */
+  supports(sid: string | null, feature: string): boolean {
+    return sid !== null && this.flags.get(sid)?.[feature] === true;
   }
 
   private deliver(message: string | Buffer, sid?: string | null): void {
@@ -54,6 +62,7 @@ export class WsHub {
     for (const ws of this.all) ws.terminate();
     this.all.clear();
     this.sockets.clear();
+    this.flags.clear();
   }
 
   /** Closes every connection with a close frame (graceful shutdown). */
@@ -61,5 +70,6 @@ export class WsHub {
     for (const ws of this.all) ws.close(1001, "server shutting down");
     this.all.clear();
     this.sockets.clear();
+    this.flags.clear();
   }
 }

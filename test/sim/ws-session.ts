@@ -12,15 +12,23 @@ export function acceptClient(hub: WsHub, proc: HostProcess, ws: WebSocket, clien
   const cur = proc.executor.current;
   if (cur && cur.clientId === sid && cur.lastNodeId !== null)
     hub.send("executing", { node: cur.lastNodeId }, sid);
+  let first = true;
   ws.on("message", (data, isBinary) => {
     if (isBinary) return;
     try {
-      const msg = JSON.parse(data.toString()) as { type?: string };
-      if (msg.type === "feature_flags") {
-        hub.send("feature_flags", { supports_preview_metadata: false, max_upload_size: MAX_BODY_BYTES }, sid);
+      const msg = JSON.parse(data.toString()) as { type?: string; data?: unknown };
+      // Only a client's first message may negotiate features, as in server.py.
+      if (first && msg.type === "feature_flags") {
+        const flags = msg.data && typeof msg.data === "object" ? (msg.data as Record<string, unknown>) : {};
+        hub.setFlags(sid, flags);
+        hub.send("feature_flags", SERVER_FEATURES, sid);
       }
     } catch {
       // ComfyUI ignores text it cannot parse.
     }
+    first = false;
   });
 }
+
+/** comfy_api.feature_flags.SERVER_FEATURE_FLAGS. */
+export const SERVER_FEATURES = { supports_preview_metadata: true, max_upload_size: MAX_BODY_BYTES };
