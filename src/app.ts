@@ -70,6 +70,7 @@ export class Orchestrator {
           slowResponseMs: config.scheduler.slow_response_ms,
           isOurs: (item) =>
             (item.extra_data.orchestrator as { instance?: string } | undefined)?.instance === instanceId,
+          interruptWaitMs: config.jobs.interrupt_wait_s * 1000,
         },
         log,
       );
@@ -91,6 +92,7 @@ export class Orchestrator {
         queueTimeoutS: config.scheduler.queue_timeout_s,
         idempotencyTtlH: config.jobs.idempotency_ttl_h,
         nextPromptLeadMs: config.scheduler.next_prompt_lead_ms,
+        previews: config.jobs.previews,
         media: {
           maxBytes: config.media.max_image_mb * 1024 * 1024,
           fetchUrl: createUrlFetcher({

@@ -68,6 +68,21 @@ export const ConfigSchema = z.strictObject({
       silence_check_s: seconds.default(15),
       idempotency_ttl_h: seconds.default(24),
       list_limit_max: z.number().int().min(1).max(1000).default(200),
+      /**
+       * A cancelled or timed-out prompt that is mid-node keeps its host busy until the host reports its end;
+       * past this wait the host is treated as unhealthy (degraded) until the prompt leaves its queue.
+       */
+      interrupt_wait_s: seconds.default(60),
+      /**
+       * Live previews: ComfyUI sends none unless a prompt asks (extra_data.preview_method). `when_subscribed`
+       * asks when a WebSocket client is following the job (or all jobs) with previews at dispatch time.
+       */
+      previews: z
+        .strictObject({
+          request: z.enum(["when_subscribed", "always", "never"]).default("when_subscribed"),
+          method: z.enum(["auto", "latent2rgb", "taesd"]).default("auto"),
+        })
+        .prefault({}),
     })
     .prefault({}),
   http: z

@@ -16,6 +16,8 @@ export interface StreamOptions extends QueueLimits {
 export interface EventConsumer {
   onEvent(event: OutgoingEvent): void;
   onPreview(preview: OutgoingPreview): void;
+  /** Whether this consumer asked for the job's preview frames. */
+  wantsPreviews?(jobId: string): boolean;
 }
 
 const TERMINAL_EVENTS: ReadonlySet<string> = new Set(["job.completed", "job.failed", "job.cancelled"]);
@@ -107,6 +109,13 @@ export class EventFanout {
       events.subscribe((e) => this.dispatch(e)),
       events.subscribePreviews((p) => this.dispatchPreview(p)),
     ];
+    events.previewInterest = (jobId) => this.wantsPreviews(jobId);
+  }
+
+  wantsPreviews(jobId: string): boolean {
+    for (const c of this.everyJob) if (c.wantsPreviews?.(jobId)) return true;
+    for (const c of this.byJob.get(jobId) ?? []) if (c.wantsPreviews?.(jobId)) return true;
+    return false;
   }
 
   watch(consumer: EventConsumer, jobId: string): void {

@@ -93,8 +93,12 @@ export class WsSession implements EventConsumer {
 
   onPreview(out: OutgoingPreview): void {
     const id = out.preview.job_id;
-    if (!(this.all?.previews || this.jobs.get(id)?.previews)) return;
+    if (!this.wantsPreviews(id)) return;
     this.queue.pushLatest(`preview:${id}`, out.frame());
+  }
+
+  wantsPreviews(jobId: string): boolean {
+    return Boolean(this.all?.previews || this.jobs.get(jobId)?.previews);
   }
 
   /** Server shutdown: say why, then make sure the socket does not hold the server open. */

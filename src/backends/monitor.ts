@@ -1,12 +1,20 @@
 // Watches one ComfyUI host: one long-lived event socket (with a client id kept across restarts, so our
 // prompts' events find us again), a poll of /system_stats and /queue, and /object_info on (re)connect.
-// Its state moves between online, degraded and offline on its own; each change is logged once.
+// Its state moves between online, degraded and offline on its own; each change is logged once. It also
+// holds the prompts we interrupted until the host says they ended: until then the host is busy.
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import type WebSocket from "ws";
 import type { BackendConfig } from "../config.js";
 import type { ComfyUIClient } from "./client.js";
-import { modelChoices, parseWsMessage, type QueueItem, type WsMessage } from "./protocol.js";
+import {
+  modelChoices,
+  type PreviewFrame,
+  parsePreviewFrame,
+  parseWsMessage,
+  type QueueItem,
+  type WsMessage,
+} from "./protocol.js";
 
 export type BackendState = "online" | "degraded" | "offline";
 
@@ -16,6 +24,8 @@ export interface MonitorOptions {
   slowResponseMs: number;
   /** Marks prompts queued by this Orchestrator in a host's queue (`extra_data.orchestrator.instance`). */
   isOurs: (item: QueueItem) => boolean;
+  /** How long an interrupted prompt may keep running before the host is treated as unhealthy. */
+  interruptWaitMs?: number;
 }
 
 export interface BackendSnapshot {
@@ -29,29 +39,38 @@ export interface BackendSnapshot {
   /** Our prompts the host holds, as of the last poll (to find orphans of earlier attempts). */
   ours: QueueItem[];
   running_prompt_id: string | null;
-  vram_total: number | null;
-  vram_free: number | null;
-  /** ComfyUI's compute device, as /system_stats names it ("cuda", "cpu", "mps"…). */
+  /** devices[0].type: "cuda", "mps", ... or "cpu" for a host without a GPU. */
   device_type: string | null;
   device_name: string | null;
+  /** GPU memory; null on a CPU host, whose /system_stats reports system RAM in these fields. */
+  vram_total: number | null;
+  vram_free: number | null;
+  /** System RAM, from the same report. */
+  ram_total: number | null;
   comfyui_version: string | null;
   last_seen: string | null;
   last_error: string | null;
   node_classes: Set<string> | null;
   models: Map<string, Set<string>>;
   ws_connected: boolean;
+  /** Prompts of ours that were interrupted (cancel, timeout) and have not ended yet: they hold the host. */
+  interrupting: Map<string, { since: number; stuck: boolean }>;
 }
 
 const RECONNECT_MIN_MS = 250;
+const DEFAULT_INTERRUPT_WAIT_MS = 60_000;
+const END_EVENTS = new Set(["execution_success", "execution_error", "execution_interrupted"]);
 const RECONNECT_MAX_MS = 15_000;
 
 // Typed event signatures for the class below (declaration merging is the standard EventEmitter typing idiom).
 export interface BackendMonitor {
   on(event: "state", l: (state: BackendState, prev: BackendState) => void): this;
   on(event: "message", l: (msg: WsMessage) => void): this;
-  on(event: "preview", l: (promptId: string | null, frame: Buffer) => void): this;
+  on(event: "preview", l: (promptId: string | null, frame: PreviewFrame) => void): this;
   on(event: "socket-open", l: () => void): this;
   on(event: "polled", l: () => void): this;
+  /** An interrupted prompt ended: its slot can take work again. */
+  on(event: "slot-freed", l: () => void): this;
 }
 
 // biome-ignore lint/suspicious/noUnsafeDeclarationMerging: see the interface above
@@ -65,17 +84,22 @@ export class BackendMonitor extends EventEmitter {
     prompt_ids: new Set(),
     ours: [],
     running_prompt_id: null,
-    vram_total: null,
-    vram_free: null,
     device_type: null,
     device_name: null,
+    vram_total: null,
+    vram_free: null,
+    ram_total: null,
     comfyui_version: null,
     last_seen: null,
     last_error: null,
     node_classes: null,
     models: new Map(),
     ws_connected: false,
+    interrupting: new Map(),
   };
+  private readonly interruptTimers = new Map<string, NodeJS.Timeout>();
+  /** When the last WS `status` arrived: a poll that started before it must not overwrite its counts. */
+  private lastStatusAt = 0;
   private failures = 0;
   private ws: WebSocket | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
@@ -114,6 +138,7 @@ export class BackendMonitor extends EventEmitter {
     this.abort.abort();
     if (this.pollTimer) clearTimeout(this.pollTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    for (const t of this.interruptTimers.values()) clearTimeout(t);
     this.ws?.removeAllListeners();
     this.ws?.on("error", () => {});
     this.ws?.terminate();
@@ -125,6 +150,42 @@ export class BackendMonitor extends EventEmitter {
   refreshObjectInfo(): void {
     this.objectInfoStale = true;
     void this.poll();
+  }
+
+  /**
+   * We interrupted `promptId` (or it was cancelled while running): a host honours that only at a node start
+   * or a progress step, so it stays busy until it reports the end. Past the wait it counts as unhealthy.
+   */
+  awaitEnd(promptId: string): void {
+    if (this.snapshot.interrupting.has(promptId)) return;
+    this.snapshot.interrupting.set(promptId, { since: Date.now(), stuck: false });
+    const waitMs = this.opts.interruptWaitMs ?? DEFAULT_INTERRUPT_WAIT_MS;
+    const timer = setTimeout(() => {
+      const entry = this.snapshot.interrupting.get(promptId);
+      if (!entry) return;
+      entry.stuck = true;
+      this.log.warn(
+        { backend_id: this.id, prompt_id: promptId, wait_ms: waitMs },
+        "interrupted prompt still running; treating the backend as unhealthy until it ends",
+      );
+      void this.poll();
+    }, waitMs);
+    timer.unref();
+    this.interruptTimers.set(promptId, timer);
+  }
+
+  private interruptEnded(promptId: string): void {
+    const entry = this.snapshot.interrupting.get(promptId);
+    if (!entry) return;
+    this.snapshot.interrupting.delete(promptId);
+    clearTimeout(this.interruptTimers.get(promptId));
+    this.interruptTimers.delete(promptId);
+    this.log.info(
+      { backend_id: this.id, prompt_id: promptId, ms: Date.now() - entry.since },
+      "interrupted prompt ended on backend",
+    );
+    if (entry.stuck) void this.poll();
+    this.emit("slot-freed");
   }
 
   /** Polls now instead of waiting for the timer; concurrent calls share one poll. */
@@ -152,13 +213,19 @@ export class BackendMonitor extends EventEmitter {
       }
       const s = this.snapshot;
       const device = stats.devices[0];
-      s.vram_total = device ? device.vram_total : null;
-      s.vram_free = device ? device.vram_free : null;
+      const cpu = device?.type === "cpu";
       s.device_type = device?.type ?? null;
       s.device_name = device?.name ?? null;
+      // A CPU host reports system RAM as "VRAM": it has none, and no VRAM rule may count it.
+      s.vram_total = device && !cpu ? device.vram_total : null;
+      s.vram_free = device && !cpu ? device.vram_free : null;
+      const system = stats.system as { ram_total?: unknown } | undefined;
+      s.ram_total = typeof system?.ram_total === "number" ? system.ram_total : null;
       s.comfyui_version = stats.system?.comfyui_version ?? null;
-      s.queue_running = queue.running.length;
-      s.queue_pending = queue.pending.length;
+      if (this.lastStatusAt <= started) {
+        s.queue_running = queue.running.length;
+        s.queue_pending = queue.pending.length;
+      }
       const items = [...queue.running, ...queue.pending];
       s.ours = items.filter((i) => this.opts.isOurs(i));
       s.foreign_queued = items.length - s.ours.length;
@@ -166,8 +233,17 @@ export class BackendMonitor extends EventEmitter {
       s.running_prompt_id = queue.running[0]?.prompt_id ?? null;
       s.last_seen = new Date().toISOString();
       this.failures = 0;
+      // An interrupted prompt that has left the queue has ended, even if we missed its events.
+      for (const [id, entry] of s.interrupting)
+        if (entry.since < started && !s.prompt_ids.has(id)) this.interruptEnded(id);
+      const stuck = [...s.interrupting].find(([, e]) => e.stuck);
       const slow = Date.now() - started > this.opts.slowResponseMs;
-      if (slow) this.setState("degraded", `slow answers (${Date.now() - started} ms)`);
+      if (stuck)
+        this.setState(
+          "degraded",
+          `interrupted prompt ${stuck[0]} still running ${Math.round((Date.now() - stuck[1].since) / 1000)} s later`,
+        );
+      else if (slow) this.setState("degraded", `slow answers (${Date.now() - started} ms)`);
       else if (!s.ws_connected) this.setState("degraded", "event socket not connected");
       else this.setState("online", null);
     } catch (err) {
@@ -213,6 +289,8 @@ export class BackendMonitor extends EventEmitter {
         }
         this.ws = ws;
         this.snapshot.ws_connected = true;
+        // Must be the first message: it asks for previews as type-4 frames that name their prompt.
+        ws.send(JSON.stringify({ type: "feature_flags", data: { supports_preview_metadata: true } }));
         this.reconnectDelay = RECONNECT_MIN_MS;
         this.log.debug({ backend_id: this.id }, "event socket connected");
         ws.on("message", (data, isBinary) => this.onFrame(data as Buffer, isBinary));
@@ -248,16 +326,30 @@ export class BackendMonitor extends EventEmitter {
 
   private onFrame(data: Buffer, isBinary: boolean): void {
     if (isBinary) {
-      // Type 1 = preview image (4-byte type, 4-byte format, bytes). Unknown types are ignored by contract.
-      if (data.length >= 8 && data.readUInt32BE(0) === 1) this.emit("preview", this.executingPrompt, data);
+      // Type 1 (format + image) or type 4 (metadata + image); unknown types are ignored by contract.
+      const frame = parsePreviewFrame(data);
+      if (frame) this.emit("preview", frame.promptId ?? this.executingPrompt, frame);
       return;
     }
     const msg = parseWsMessage(data.toString("utf8"));
     if (!msg) return;
+    const d = msg.data as { node?: unknown; prompt_id?: unknown; status?: unknown };
+    const promptId = typeof d.prompt_id === "string" ? d.prompt_id : null;
     if (msg.type === "executing") {
-      const d = msg.data as { node?: unknown; prompt_id?: unknown };
-      this.executingPrompt = d.node == null ? null : typeof d.prompt_id === "string" ? d.prompt_id : null;
-    }
+      this.executingPrompt = d.node == null ? null : promptId;
+      if (d.node == null && promptId) this.interruptEnded(promptId);
+    } else if (msg.type === "status") this.onStatus(d.status);
+    else if (promptId && END_EVENTS.has(msg.type)) this.interruptEnded(promptId);
     this.emit("message", msg);
+  }
+
+  /** `status` is broadcast on every queue change: fresher than the poll. One prompt runs at a time. */
+  private onStatus(status: unknown): void {
+    const remaining = (status as { exec_info?: { queue_remaining?: unknown } } | undefined)?.exec_info
+      ?.queue_remaining;
+    if (typeof remaining !== "number") return;
+    this.lastStatusAt = Date.now();
+    this.snapshot.queue_running = remaining > 0 ? 1 : 0;
+    this.snapshot.queue_pending = Math.max(0, remaining - 1);
   }
 }

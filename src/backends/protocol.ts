@@ -27,7 +27,9 @@ export const SystemStatsSchema = z.looseObject({
     .array(
       z.looseObject({
         name: z.string().optional(),
+        /** "cuda", "mps", "xpu"..., or "cpu" on a host without a GPU (its "VRAM" is then system RAM). */
         type: z.string().optional(),
+        index: z.number().nullable().optional(),
         vram_total: z.number().default(0),
         vram_free: z.number().default(0),
       }),
@@ -96,17 +98,60 @@ export function filesOf(output: Record<string, unknown>): { kind: string; ref: F
   return files;
 }
 
-/** Whether a node's inputs choices list names the models a host has (ckpt_name, lora_name, ...). */
+/**
+ * The choices of one /object_info input, in either form: classic `[["a", "b"], {...}]` or V3
+ * `["COMBO", {"options": ["a", "b"], ...}]`. Undefined for any other input.
+ */
+export function inputChoices(spec: unknown): string[] | undefined {
+  if (!Array.isArray(spec)) return undefined;
+  if (Array.isArray(spec[0])) return spec[0].map(String);
+  const opts = spec[1] as { options?: unknown } | undefined;
+  if (spec[0] === "COMBO" && Array.isArray(opts?.options)) return opts.options.map(String);
+  return undefined;
+}
+
+/** A node class's choice inputs (ckpt_name, lora_name, model_name, ...): how we learn a host's models. */
 export function modelChoices(info: unknown): Map<string, Set<string>> {
   const out = new Map<string, Set<string>>();
   if (!info || typeof info !== "object") return out;
   const inputs = (info as { input?: Record<string, Record<string, unknown>> }).input ?? {};
-  for (const group of Object.values(inputs)) {
-    if (!group || typeof group !== "object") continue;
+  for (const [groupName, group] of Object.entries(inputs)) {
+    if (groupName === "hidden" || !group || typeof group !== "object") continue;
     for (const [name, spec] of Object.entries(group)) {
-      const first = Array.isArray(spec) ? spec[0] : undefined;
-      if (Array.isArray(first)) out.set(name, new Set(first.map(String)));
+      const choices = inputChoices(spec);
+      if (choices) out.set(name, new Set(choices));
     }
   }
   return out;
+}
+
+/** A binary preview frame: type 1 (4-byte format, image) or type 4 (4-byte JSON length, metadata, image). */
+export interface PreviewFrame {
+  /** From type 4's metadata; null for type 1, which the caller attributes to the prompt executing. */
+  promptId: string | null;
+  /** 1 = JPEG, 2 = PNG, as ComfyUI numbers them. */
+  format: number;
+  image: Buffer;
+}
+
+const IMAGE_TYPES: Record<string, number> = { "image/jpeg": 1, "image/png": 2 };
+
+export function parsePreviewFrame(data: Buffer): PreviewFrame | null {
+  if (data.length < 8) return null;
+  const type = data.readUInt32BE(0);
+  if (type === 1) return { promptId: null, format: data.readUInt32BE(4), image: data.subarray(8) };
+  if (type !== 4) return null;
+  const len = data.readUInt32BE(4);
+  if (8 + len > data.length) return null;
+  let meta: { prompt_id?: unknown; image_type?: unknown };
+  try {
+    meta = JSON.parse(data.subarray(8, 8 + len).toString("utf8"));
+  } catch {
+    return null;
+  }
+  return {
+    promptId: typeof meta.prompt_id === "string" ? meta.prompt_id : null,
+    format: IMAGE_TYPES[String(meta.image_type)] ?? 1,
+    image: data.subarray(8 + len),
+  };
 }

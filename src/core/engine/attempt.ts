@@ -11,6 +11,7 @@ import type { FileStore } from "../storage/file-store.js";
 import { classifyRejection, executionFailure } from "./failure.js";
 import { setInput } from "./graph-patch.js";
 import { OutputCollector } from "./output-collector.js";
+import { PromptProgress } from "./prompt-progress.js";
 
 export type AttemptOutcome =
   | { kind: "completed" }
@@ -35,6 +36,8 @@ export interface AttemptHooks {
   onProgress(p: JobProgress): void;
   onOutput(o: JobOutput): void;
   onPromptId(promptId: string): void;
+  /** The preview method to ask the host for (extra_data.preview_method), or null for none. */
+  previewMethod?(): string | null;
 }
 
 export class Attempt {
@@ -52,8 +55,7 @@ export class Attempt {
   private promptId: string;
   private readonly cleanups: (() => void)[] = [];
   private readonly collector: OutputCollector;
-  private readonly executedNodes = new Set<string>();
-  private cachedNodes = 0;
+  private readonly progressOf: PromptProgress;
   private runningSince = 0;
   private rate: { node: string; v0: number; t0: number; value: number; t: number; max: number } | null = null;
   private lastError: JobError | null = null;
@@ -66,6 +68,7 @@ export class Attempt {
     private readonly hooks: AttemptHooks,
   ) {
     this.promptId = job.prompt_id!;
+    this.progressOf = new PromptProgress(job.graph);
     this.log = hooks.log.child({ job_id: job.id, backend_id: monitor.id, attempt: job.attempt });
     this.collector = new OutputCollector(
       job.id,
@@ -126,15 +129,15 @@ export class Attempt {
         const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
         for (const t of input.targets) setInput(graph, t, name);
       }
+      const extraData: Record<string, unknown> = {
+        orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt },
+      };
+      // A stock host renders sampler previews only for prompts that ask.
+      const previews = this.hooks.previewMethod?.() ?? null;
+      if (previews) extraData.preview_method = previews;
       const res = await client.queuePrompt(
         graph,
-        {
-          clientId: this.monitor.clientId,
-          promptId: this.promptId,
-          extraData: {
-            orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt },
-          },
-        },
+        { clientId: this.monitor.clientId, promptId: this.promptId, extraData },
         this.abort.signal,
       );
       if (res.prompt_id !== this.promptId) {
@@ -198,7 +201,7 @@ export class Attempt {
         this.markRunning();
         break;
       case "execution_cached":
-        this.cachedNodes = Array.isArray(d.nodes) ? d.nodes.length : 0;
+        if (Array.isArray(d.nodes)) this.progressOf.cachedNodes(d.nodes);
         break;
       case "executing":
         if (d.node == null) {
@@ -206,8 +209,13 @@ export class Attempt {
           void this.check();
         } else {
           this.markRunning();
-          this.executedNodes.add(String(d.node));
-          this.progress(String(d.node), 0, 1);
+          this.report(this.progressOf.executing(String(d.node)));
+        }
+        break;
+      case "progress_state":
+        if (d.nodes && typeof d.nodes === "object") {
+          this.markRunning();
+          this.report(this.progressOf.state(d.nodes as Record<string, unknown>));
         }
         break;
       case "progress": {
@@ -219,7 +227,7 @@ export class Attempt {
         if (!this.rate || this.rate.node !== node || value < this.rate.value) {
           this.rate = { node, v0: value, t0: now, value, t: now, max };
         } else Object.assign(this.rate, { value, t: now, max });
-        this.progress(node, value, max);
+        this.report(this.progressOf.step(node, value, max));
         break;
       }
       case "executed":
@@ -274,18 +282,8 @@ export class Attempt {
     return ((r.max - r.value) * (r.t - r.t0)) / (r.value - r.v0);
   }
 
-  private progress(nodeId: string, value: number, max: number): void {
-    const total = Math.max(1, Object.keys(this.job.graph).length - this.cachedNodes);
-    const done = Math.max(0, this.executedNodes.size - 1);
-    const percent = Math.min(99.9, ((done + Math.min(1, value / max)) / total) * 100);
-    const title = this.job.graph[nodeId]?._meta?.title ?? this.job.graph[nodeId]?.class_type ?? null;
-    this.hooks.onProgress({
-      value,
-      max,
-      node_id: nodeId || null,
-      node_title: title,
-      percent: Number(percent.toFixed(1)),
-    });
+  private report(p: JobProgress | null): void {
+    if (p) this.hooks.onProgress(p);
   }
 
   /** Asks the host about our prompt; concurrent calls collapse into one and one follow-up. */
@@ -378,10 +376,15 @@ export class Attempt {
     this.finish({ kind: "retry", error: { code: "BACKEND_LOST", message: why } });
   }
 
-  /** Deletes the prompt if it is still pending, interrupts it if it is running; never touches others'. */
+  /**
+   * Deletes the prompt if it is still pending, interrupts it if it is running; never touches others'. An
+   * interrupted prompt runs on to its next node start or progress step: the monitor holds the host's slot
+   * until the host reports it ended.
+   */
   private async removeFromHost(): Promise<void> {
     try {
-      await this.monitor.client.removePrompt(this.promptId, AbortSignal.timeout(5000));
+      const done = await this.monitor.client.removePrompt(this.promptId, AbortSignal.timeout(5000));
+      if (done === "interrupted") this.monitor.awaitEnd(this.promptId);
     } catch (err) {
       this.log.warn(
         { prompt_id: this.promptId, err: (err as Error).message },

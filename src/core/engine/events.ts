@@ -49,6 +49,12 @@ export class JobEvents {
     return event;
   }
 
+  /**
+   * Whether anyone follows this job's previews now; set by the API layer, which knows its subscribers. Asked
+   * when a prompt is queued, since a ComfyUI host renders previews only for prompts that request them.
+   */
+  previewInterest: (jobId: string) => boolean = () => false;
+
   emitPreview(preview: JobPreview): void {
     this.emitter.emit("preview", preview);
   }

@@ -4,6 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
+import type { PreviewFrame } from "../../backends/protocol.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
 import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
@@ -33,6 +34,8 @@ export interface JobManagerOptions {
   idempotencyTtlH: number;
   /** How close to its end a host's running prompt must be before the host gets its next one (0: at once). */
   nextPromptLeadMs: number;
+  /** When to ask hosts for live previews (extra_data.preview_method), and with which method. */
+  previews?: { request: "when_subscribed" | "always" | "never"; method: string };
   media: Omit<ImageSourceContext, "files" | "hasOutput">;
 }
 
@@ -161,6 +164,7 @@ export class JobManager {
         this.kick();
       });
       m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
+      m.on("slot-freed", () => this.kick());
     }
     this.queue.load();
     recoverJobs(this.store, this.scheduler, {
@@ -275,6 +279,7 @@ export class JobManager {
         });
       },
       onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
+      previewMethod: () => this.previewMethod(job.id),
     });
     const done = attempt
       .run(resume)
@@ -365,6 +370,8 @@ export class JobManager {
     }
     const hint = this.hints.get(job.id) ?? {};
     if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), backendId]);
+    if (outcome.excludeBackend && this.refusedEverywhere(job, outcome.error, hint.exclude ?? new Set()))
+      return;
     if (outcome.minFreeVramBytes !== undefined) hint.minFreeVramBytes = outcome.minFreeVramBytes;
     this.hints.set(job.id, hint);
     // Exponential backoff with jitter; a host that just died should not get the job straight back.
@@ -398,6 +405,32 @@ export class JobManager {
     });
   }
 
+  /**
+   * When every host that could run the job has refused it for a reason of its own (a model or node class it
+   * lacks), waiting cannot help: the job fails now, with each host's refusal.
+   */
+  private refusedEverywhere(job: Job, error: JobError, refused: ReadonlySet<string>): boolean {
+    if (this.scheduler.candidatesLeft(requirementsOf(job), refused).length > 0) return false;
+    this.store.endAttempt(job.id, job.attempt, error);
+    const refusals = this.store
+      .attempts(job.id)
+      .filter((a) => a.error && refused.has(a.backend_id))
+      .map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
+    const hosts = [...new Set(refusals.map((r) => r.backend_id))];
+    this.fail(job, {
+      code: "REJECTED_BY_ALL_BACKENDS",
+      message: `every backend that could run the job refused it (${hosts.join(", ")}); last: ${error.message}`,
+      details: { refusals },
+    });
+    return true;
+  }
+
+  private previewMethod(jobId: string): string | null {
+    const p = this.opts.previews ?? { request: "when_subscribed", method: "auto" };
+    if (p.request === "never") return null;
+    return p.request === "always" || this.events.previewInterest(jobId) ? p.method : null;
+  }
+
   private onTick(): void {
     const nowIso = now();
     for (const job of this.store.withStatus("retrying", 256)) {
@@ -423,11 +456,11 @@ export class JobManager {
     this.kick();
   }
 
-  private forwardPreview(promptId: string | null, frame: Buffer): void {
+  private forwardPreview(promptId: string | null, frame: PreviewFrame): void {
     if (!promptId) return;
     for (const [jobId, a] of this.active) {
       if (a.attempt.prompt === promptId) {
-        this.events.emitPreview({ job_id: jobId, format: frame.readUInt32BE(4), image: frame.subarray(8) });
+        this.events.emitPreview({ job_id: jobId, format: frame.format, image: frame.image });
         return;
       }
     }

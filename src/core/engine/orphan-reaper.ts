@@ -20,6 +20,8 @@ export function reapOrphans(m: BackendMonitor, store: JobStore, log: Logger): vo
     if (!stale) continue;
     m.client.removePrompt(item.prompt_id, AbortSignal.timeout(5000)).then(
       (done) => {
+        // Interrupted, it still holds the host until it ends, like a cancelled prompt.
+        if (done === "interrupted") m.awaitEnd(item.prompt_id);
         if (done !== "absent") {
           log.warn(
             { backend_id: m.id, prompt_id: item.prompt_id, job_id: tag?.job_id, done },

@@ -69,6 +69,9 @@ export class Scheduler {
       const models = req.models.filter((x) => s.models.get(x.input) && !s.models.get(x.input)!.has(x.value));
       if (models.length) return `lacks models: ${models.map((x) => `${x.input}=${x.value}`).join(", ")}`;
     }
+    if (req.minVramBytes !== null && s.device_type === "cpu") {
+      return `is a CPU host (no VRAM), the workflow needs ${(req.minVramBytes / 1024 ** 3).toFixed(1)} GB VRAM`;
+    }
     if (req.minVramBytes !== null && s.vram_total !== null && s.vram_total < req.minVramBytes) {
       return `has ${(s.vram_total / 1024 ** 3).toFixed(1)} GB VRAM, the workflow needs ${(req.minVramBytes / 1024 ** 3).toFixed(1)} GB`;
     }
@@ -91,6 +94,13 @@ export class Scheduler {
     });
   }
 
+  /** Hosts that could still run the job: able to (as far as we know) and not among those that refused it. */
+  candidatesLeft(req: Requirements, refused: ReadonlySet<string>): string[] {
+    return [...this.monitors.values()]
+      .filter((m) => !refused.has(m.id) && this.staticReason(m, req) === null)
+      .map((m) => m.id);
+  }
+
   /** Why a host cannot take this job right now, or null if it can. */
   reason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
     const rt = this.runtime.get(m.id)!;
@@ -99,6 +109,7 @@ export class Scheduler {
     if (m.snapshot.state !== "online") return m.snapshot.state;
     if (o.exclude?.has(m.id)) return "failed this job before";
     if (rt.inflight.size >= this.maxInflight(m)) return "full";
+    if (m.snapshot.interrupting.size > 0) return "finishing an interrupted prompt";
     if (!this.slotOpen(m, rt)) return "running prompt not near its end";
     if (o.minFreeVramBytes !== undefined && (m.snapshot.vram_free ?? 0) <= o.minFreeVramBytes) {
       return "not enough free VRAM";
@@ -108,7 +119,8 @@ export class Scheduler {
 
   /**
    * Among hosts that can take the job now: fewest prompts ahead (foreign prompts on the host plus ours in
-   * flight), then most free VRAM, then highest weight, then the one picked least recently (round-robin).
+   * flight), then most free VRAM (a CPU host has none), then highest weight, then the one picked least
+   * recently (round-robin).
    */
   select(req: Requirements, o: SelectOptions = {}): BackendMonitor | null {
     let best: BackendMonitor | null = null;
@@ -139,6 +151,7 @@ export class Scheduler {
         !rt.draining &&
         m.snapshot.state === "online" &&
         rt.inflight.size < this.maxInflight(m) &&
+        m.snapshot.interrupting.size === 0 &&
         this.slotOpen(m, rt)
       ) {
         return true;
@@ -212,10 +225,17 @@ export class Scheduler {
       foreign_queued: s.foreign_queued,
       inflight: rt.inflight.size,
       max_inflight: this.maxInflight(m),
+      // Cancelled or timed-out prompts still running on the host (mid-node): they hold it until they end.
+      interrupting: [...s.interrupting].map(([prompt_id, e]) => ({
+        prompt_id,
+        since: new Date(e.since).toISOString(),
+        overdue: e.stuck,
+      })),
       vram_total: s.vram_total,
       vram_free: s.vram_free,
       device_type: s.device_type,
       device_name: s.device_name,
+      ram_total: s.ram_total,
       comfyui_version: s.comfyui_version,
       node_classes: s.node_classes?.size ?? 0,
       models: [...s.models.values()].reduce((n, set) => n + set.size, 0),
