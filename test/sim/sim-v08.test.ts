@@ -84,7 +84,7 @@ describe("simulator: ComfyUI v0.8.0 behaviour", () => {
     const sampling = states.find(
       (e) => (e.data.nodes as Record<string, { state: string; value: number }>)["3"]?.value === 1,
     );
-    expect((sampling?.data.nodes as Record<string, unknown>)["3"]).toMatchObject({
+    expect((sampling!.data.nodes as Record<string, unknown>)["3"]).toMatchObject({
       value: 1,
       max: 2,
       state: "running",
@@ -218,13 +218,13 @@ describe("simulator: ComfyUI v0.8.0 behaviour", () => {
       const { prompt_id: id } = await queuePrompt(sim.url, graph, "formats");
       await rec.waitForDone(id);
       expect(sim.history[id]?.status.status_str).toBe("success");
-      const saved = (sim.history[id]?.outputs["2"]?.images as Array<{ filename: string }>)[0]!;
+      const saved = (sim.history[id]!.outputs["2"]!.images as Array<{ filename: string }>)[0]!;
       const meta = await sharp(path.join(sim.dataDir, "output", saved.filename)).metadata();
       expect([meta.width, meta.height]).toEqual([30, 20]);
     }
     const { prompt_id: id } = await queuePrompt(sim.url, emptyImageGraph({ prefix: "ranged" }), "formats");
     await rec.waitForDone(id);
-    const file = (sim.history[id]?.outputs["2"]?.images as Array<{ filename: string }>)[0]!.filename;
+    const file = (sim.history[id]!.outputs["2"]!.images as Array<{ filename: string }>)[0]!.filename;
     const whole = fs.readFileSync(path.join(sim.dataDir, "output", file));
     const part = await fetch(`${sim.url}/view?filename=${file}&type=output`, {
       headers: { range: "bytes=4-11" },
