@@ -171,7 +171,11 @@ describe("GET /api/job/:id/events", () => {
   it("ends with job.failed when the job fails", async () => {
     sim.setFault({ kind: "execution_error", class_type: "ImageInvert", message: "bad pixels", count: 1 });
     const stream = await whileHeld(async () => {
-      const id = await submit(orch.url, { workflow_id: "invert_image", parameters: { width: 8, height: 8 } });
+      // A size no earlier test used: the host's cache would skip an ImageInvert it has already run.
+      const id = await submit(orch.url, {
+        workflow_id: "invert_image",
+        parameters: { width: 11, height: 13 },
+      });
       const stream = await openStream(orch.url, id);
       await stream.until((e) => e.event === "job.snapshot");
       return stream;

@@ -24,6 +24,9 @@ export interface SimStats {
   uploads: number;
   /** Checkpoint loads (see model-cache.ts). */
   modelLoads: number;
+  /** Preview frames sent as type 1 (no metadata) and as type 4 (after feature_flags). */
+  previews: number;
+  previewsWithMetadata: number;
 }
 
 export interface ExecutorDeps {
@@ -280,7 +283,10 @@ export class Executor {
           hub.sendBinary(type4Frame(jpeg, { node_id: nodeId, prompt_id: promptId }), clientId);
         // The progress hook sends to the prompt's client, or to everyone when it has none.
         hub.send("progress", { value, max, prompt_id: promptId, node: nodeId }, clientId);
-        if (jpeg && !withMeta) hub.sendBinary(type1Frame(jpeg), clientId);
+        if (jpeg && !withMeta) {
+          this.deps.stats.previews++;
+          hub.sendBinary(type1Frame(jpeg), clientId);
+        }
       },
     };
   }

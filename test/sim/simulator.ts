@@ -112,6 +112,8 @@ class SimulatorImpl implements Simulator, SimRuntime {
     interrupts: 0,
     uploads: 0,
     modelLoads: 0,
+    previews: 0,
+    previewsWithMetadata: 0,
   };
   /** Replaced on every boot: a restarted host has nothing warm. */
   private models: ModelCache | undefined;
