@@ -279,8 +279,10 @@ export class Executor {
         this.checkInterrupt();
         progress.update(nodeId, value, max);
         const withMeta = hub.supports(clientId, "supports_preview_metadata");
-        if (jpeg && withMeta)
+        if (jpeg && withMeta) {
+          this.deps.stats.previewsWithMetadata++;
           hub.sendBinary(type4Frame(jpeg, { node_id: nodeId, prompt_id: promptId }), clientId);
+        }
         // The progress hook sends to the prompt's client, or to everyone when it has none.
         hub.send("progress", { value, max, prompt_id: promptId, node: nodeId }, clientId);
         if (jpeg && !withMeta) {
