@@ -75,10 +75,21 @@ export const BackendSchema = z
     foreign_queued: count().meta({ description: "Other clients' prompts on the host" }),
     inflight: count(),
     max_inflight: count(),
-    vram_total: z.number().nullable(),
+    interrupting: z
+      .array(z.looseObject({ prompt_id: z.string(), since: z.string(), overdue: z.boolean() }))
+      .meta({
+        description:
+          "Cancelled or timed-out prompts still running mid-node on the host: it takes no new job until they " +
+          "end; `overdue` once past `jobs.interrupt_wait_s` (the host is then `degraded`)",
+      }),
+    vram_total: z.number().nullable().meta({ description: "GPU memory in bytes; null on a CPU host" }),
     vram_free: z.number().nullable(),
-    device_type: z.string().nullable().meta({ description: 'ComfyUI\'s device: "cuda", "cpu", "mps"…' }),
+    device_type: z
+      .string()
+      .nullable()
+      .meta({ description: 'ComfyUI\'s device: "cuda", "cpu" (no GPU: VRAM fields are null), "mps"…' }),
     device_name: z.string().nullable(),
+    ram_total: z.number().nullable().meta({ description: "System RAM in bytes" }),
     node_classes: count(),
     models: count(),
     jobs_completed: count(),
