@@ -118,7 +118,6 @@ function parsePreview(frame: Buffer): { header: Msg; image: Buffer } {
   return { header: JSON.parse(frame.subarray(4, 4 + n).toString()), image: frame.subarray(4 + n) };
 }
 
-const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 const tiny = (color = 0) => ({ workflow_id: "invert_image", parameters: { width: 8, height: 8, color } });
 
 let sim: Simulator;
