@@ -34,7 +34,9 @@ async function follow(previews: boolean) {
   await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
   ws.send(JSON.stringify({ type: "subscribe", all: true, previews }));
   await waitUntil(() => messages.some((m) => m.type === "subscribed"));
-  return { ws, messages, frames };
+  // A clean close: once the server has answered it, the subscription is gone.
+  const close = () => new Promise((resolve) => ws.once("close", resolve).close());
+  return { ws, messages, frames, close };
 }
 
 async function waitUntil(cond: () => boolean, timeoutMs = 15_000): Promise<void> {
@@ -66,7 +68,7 @@ describe("previews from a stock host", () => {
         content_type: "image/jpeg",
       });
     } finally {
-      c.ws.terminate();
+      await c.close();
     }
   });
 
@@ -92,7 +94,7 @@ describe("overall progress", () => {
       // The save node's end is reported (progress_state "finished"), not only its start.
       expect(percents.at(-1)).toBeGreaterThanOrEqual(99);
     } finally {
-      c.ws.terminate();
+      await c.close();
     }
   });
 });
