@@ -71,9 +71,9 @@ describe("a CPU host", () => {
     const gpu = await startSimulator({ vramTotalGb: 8, vramFreeGb: 0.25, stepMs: 1 });
     const o = await setUp([cpu, gpu]);
     const [c, g] = await backends(o);
-    expect(c).toMatchObject({ device: { type: "cpu", name: "cpu" }, vram_total: null, vram_free: null });
+    expect(c).toMatchObject({ device_type: "cpu", device_name: "cpu", vram_total: null, vram_free: null });
     expect(c.ram_total).toBeGreaterThan(0);
-    expect(g).toMatchObject({ device: { type: "cuda" }, vram_free: 0.25 * 1024 ** 3 });
+    expect(g).toMatchObject({ device_type: "cuda", vram_free: 0.25 * 1024 ** 3 });
 
     const placed = await waitForJob(o.url, await submit(o.url, { workflow_id: "invert" }));
     expect(placed.backend_id).toBe("h1");
