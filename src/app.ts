@@ -16,6 +16,7 @@ import { Scheduler } from "./core/engine/scheduler.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { FileStore } from "./core/storage/file-store.js";
+import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
 import { JobStore } from "./core/storage/job-store.js";
 import { OutputRetention } from "./core/storage/retention.js";
 import { WebhookStore } from "./core/storage/webhook-store.js";
@@ -27,8 +28,12 @@ export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
 ).version;
 
+/** How long requests in flight get to finish once shutdown begins. */
+const SHUTDOWN_BOUND_MS = 10_000;
+
 export class Orchestrator {
   readonly db: Database.Database;
+  private readonly lock: InstanceLock;
   readonly store: JobStore;
   readonly workflows: WorkflowStorage;
   readonly scheduler: Scheduler;
@@ -39,13 +44,20 @@ export class Orchestrator {
   readonly webhooks: WebhookDispatcher;
   readonly retention: OutputRetention;
   private server: FastifyInstance | null = null;
+  private readonly draining = new AbortController();
   private stopped = false;
 
   constructor(
     readonly config: Config,
     readonly log: Logger,
   ) {
-    this.db = openDatabase(config.database_path);
+    this.lock = acquireInstanceLock(config.database_path);
+    try {
+      this.db = openDatabase(config.database_path);
+    } catch (err) {
+      this.lock.release();
+      throw err;
+    }
     this.store = new JobStore(this.db);
     const instanceId = this.persistentId("instance_id", () => randomUUID());
     this.workflows = new WorkflowStorage(config.workflows_dir!, log);
@@ -148,6 +160,7 @@ export class Orchestrator {
       publicUrl: this.config.server.public_url,
       webhooks: this.webhooks,
       retention: this.retention,
+      draining: this.draining.signal,
       eventStreams: {
         pingIntervalMs: this.config.events.ping_interval_s * 1000,
         coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
@@ -168,13 +181,19 @@ export class Orchestrator {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // New requests are refused and waiting ones answered first; a connection still busy after the bound
+    // is cut, so shutdown always ends (README: Failures → Shutdown).
+    this.draining.abort();
+    const cut = setTimeout(() => this.server?.server.closeAllConnections(), SHUTDOWN_BOUND_MS);
     await this.server?.close();
+    clearTimeout(cut);
     await this.jobs.stop();
     await this.webhooks.stop();
     await this.retention.stop();
     await Promise.all(this.monitors.map((m) => m.stop()));
     this.workflows.close();
     this.db.close();
+    this.lock.release();
   }
 
   /**

@@ -2,6 +2,8 @@
 import { Orchestrator } from "./app.js";
 import { type Config, ConfigError, configPathFrom, loadConfig } from "./config.js";
 import { createLogger } from "./logger.js";
+import { loggerReady } from "./logger-ready.js";
+import { describeStartupError, preflightProblems } from "./startup-problems.js";
 
 async function main(): Promise<void> {
   const file = configPathFrom(process.argv.slice(2), process.env);
@@ -15,15 +17,20 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  const preflight = preflightProblems(config);
+  if (preflight.length > 0) exitWith(preflight);
   const log = createLogger({ level: config.log_level, logDir: config.log_dir });
+  // Exiting before an asynchronous log file has opened makes pino throw "sonic boom is not ready yet".
+  await loggerReady(log).catch((err: Error) => exitWith([`log_dir: ${err.message}`]));
   let app: Orchestrator;
   try {
     app = new Orchestrator(config, log);
     await app.start();
   } catch (err) {
-    log.fatal({ err }, "could not start");
-    process.stderr.write(`orchestrator: could not start: ${(err as Error).message}\n`);
-    process.exit(1);
+    const problem = describeStartupError(err, config);
+    log.fatal({ err, problem }, "could not start");
+    await new Promise<void>((resolve) => log.flush(() => resolve()));
+    exitWith([problem]);
   }
 
   let stoppingSince = 0;
@@ -57,6 +64,12 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled promise rejection"));
+}
+
+/** One line per problem on stderr, as for an invalid config, and exit code 1. */
+function exitWith(problems: string[]): never {
+  process.stderr.write(problems.map((p) => `orchestrator: ${p}\n`).join(""));
+  process.exit(1);
 }
 
 void main();

@@ -9,6 +9,7 @@ import type { OutputRetention } from "../core/storage/retention.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
 import { installRequestChecks, onClientError } from "./client-errors.js";
+import { refuseWhileDraining } from "./draining.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
 import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
@@ -35,6 +36,8 @@ export interface ServerDeps {
   publicUrl?: string;
   webhooks: WebhookDispatcher;
   retention: OutputRetention;
+  /** Aborted when shutdown begins: new requests get 503 SHUTTING_DOWN, waiting ones their answer. */
+  draining?: AbortSignal;
   /** Live event streams (WebSocket and SSE): ping interval and per-client buffer limits. */
   eventStreams: StreamOptions;
 }
@@ -55,11 +58,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     clientErrorHandler: onClientError,
     // A missing Host is refused by our own hook, with a body (Node's refusal has none).
     http: { requireHostHeader: false },
-    forceCloseConnections: true,
-    return503OnClosing: true,
+    // Only idle sockets: requests in flight are answered first (waits end at once when draining starts).
+    forceCloseConnections: "idle",
+    // Our draining hook answers in the documented shape instead, from the moment shutdown begins.
+    return503OnClosing: false,
   });
   installErrorHandler(app);
   installRequestChecks(app);
+  if (d.draining) refuseWhileDraining(app, d.draining);
   // Route schemas are zod: requests are validated and responses encoded by their route's schemas.
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -87,6 +93,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     maxWaitS: d.maxWaitS,
     listLimitMax: d.listLimitMax,
     publicUrl: d.publicUrl,
+    draining: d.draining,
     webhooks: d.webhooks,
     retention: d.retention,
     multipart: { maxImageBytes: d.maxImageBytes, maxBodyBytes: d.bodyLimitBytes, workflows: d.workflows },

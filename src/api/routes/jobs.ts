@@ -32,6 +32,8 @@ import {
 } from "../schemas/jobs.js";
 
 export interface JobRouteOptions {
+  /** Aborted when the server starts shutting down: waiting requests are answered at once. */
+  draining?: AbortSignal;
   jobs: JobManager;
   files: FileStore;
   maxWaitS: number;
@@ -101,12 +103,13 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       const wait = Math.min(req.query.wait ?? 0, o.maxWaitS);
       if (wait > 0) {
         // reply.raw, not req.raw: a request emits "close" as soon as its body is read.
-        const finished = await waitForEnd(o.jobs, job.id, wait * 1000, reply.raw);
+        const finished = await waitForEnd(o.jobs, job.id, wait * 1000, reply.raw, o.draining);
         if (isTerminal(finished.status))
           return reply.code(200).send(jobView(finished, base(req), { attempts: o.jobs.attempts(job.id) }));
-        return reply
-          .code(202)
-          .send({ ...jobView(finished, base(req)), message: `Job still ${finished.status} after ${wait} s` });
+        const message = o.draining?.aborted
+          ? `Job still ${finished.status}: the server is shutting down (the job is kept and resumes after the restart)`
+          : `Job still ${finished.status} after ${wait} s`;
+        return reply.code(202).send({ ...jobView(finished, base(req)), message });
       }
       return reply.code(created ? 202 : 200).send({
         job_id: job.id,
@@ -278,12 +281,19 @@ export function contentDisposition(filename: string): string {
 }
 
 /** Resolves with the job once it ends, or after `ms`, or when the client goes away. */
-function waitForEnd(jobs: JobManager, id: string, ms: number, raw: NodeJS.EventEmitter): Promise<Job> {
+function waitForEnd(
+  jobs: JobManager,
+  id: string,
+  ms: number,
+  raw: NodeJS.EventEmitter,
+  draining?: AbortSignal,
+): Promise<Job> {
   return new Promise((resolve) => {
     const finish = () => {
       clearTimeout(timer);
       unsubscribe();
       raw.off("close", finish);
+      draining?.removeEventListener("abort", finish);
       resolve(jobs.get(id));
     };
     const unsubscribe = jobs.events.subscribe((e) => {
@@ -295,6 +305,7 @@ function waitForEnd(jobs: JobManager, id: string, ms: number, raw: NodeJS.EventE
     });
     const timer = setTimeout(finish, ms);
     raw.once("close", finish);
-    if (isTerminal(jobs.get(id).status)) finish();
+    draining?.addEventListener("abort", finish, { once: true });
+    if (isTerminal(jobs.get(id).status) || draining?.aborted) finish();
   });
 }
