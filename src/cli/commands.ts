@@ -80,7 +80,7 @@ export const cancelCommand: Command = {
   name: "cancel",
   usage: "cancel JOB",
   summary: "cancel a job (queued, waiting on a host or running)",
-  details: "Repeating is harmless; a job that already ended is an error (JOB_FINISHED, exit 2).",
+  details: "Repeating is harmless; a job that completed or failed is an error (JOB_FINISHED, exit 2).",
   flags: [],
   async run(ctx, p) {
     const job = await ctx.client.cancel(one(p, "a JOB id", "cancel"));
