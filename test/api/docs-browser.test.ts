@@ -18,7 +18,9 @@ afterAll(async () => {
 });
 
 it("renders the API reference offline, one entry per operation", async () => {
-  const doc = (await (await fetch(`${orch.url}/api/openapi.json`)).json()) as { paths: Record<string, object> };
+  const doc = (await (await fetch(`${orch.url}/api/openapi.json`)).json()) as {
+    paths: Record<string, object>;
+  };
   const operations = Object.values(doc.paths).reduce((n, ops) => n + Object.keys(ops).length, 0);
   const page = await browser.context.newPage();
   const requests: string[] = [];
@@ -28,7 +30,7 @@ it("renders the API reference offline, one entry per operation", async () => {
   await page.goto(`${orch.url}/docs/`);
   await page.locator(".opblock").first().waitFor({ timeout: 15_000 });
   expect(await page.locator(".opblock").count()).toBe(operations);
-  await expect.poll(() => page.locator(".info .title").innerText()).toContain("Orchestrator");
+  await expect.poll(() => page.locator(".info .title").textContent()).toContain("Orchestrator");
   await page.locator(".opblock-summary-path", { hasText: "/api/job/{id}/events" }).first().click();
   await page.locator(".opblock-body").first().waitFor();
   await page.screenshot({ path: path.join(ARTIFACTS, "api-docs.png") });
