@@ -5,11 +5,14 @@ import { readFileSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
+import { KeyRegistry } from "./api/auth/key-registry.js";
+import { RateLimiter } from "./api/auth/rate-limiter.js";
 import { jobView } from "./api/job-view.js";
 import { buildServer } from "./api/server.js";
 import { ComfyUIClient } from "./backends/client.js";
 import { BackendMonitor } from "./backends/monitor.js";
 import type { Config } from "./config.js";
+import { credentialHeaders } from "./config-auth.js";
 import { JobEvents } from "./core/engine/events.js";
 import { JobManager } from "./core/engine/job-manager.js";
 import { Scheduler } from "./core/engine/scheduler.js";
@@ -18,6 +21,7 @@ import { openDatabase } from "./core/storage/database.js";
 import { FileStore } from "./core/storage/file-store.js";
 import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
 import { JobStore } from "./core/storage/job-store.js";
+import { KeyStore } from "./core/storage/key-store.js";
 import { OutputRetention } from "./core/storage/retention.js";
 import { WebhookStore } from "./core/storage/webhook-store.js";
 import { WorkflowStorage } from "./core/storage/workflow-storage.js";
@@ -43,6 +47,7 @@ export class Orchestrator {
   readonly monitors: BackendMonitor[];
   readonly webhooks: WebhookDispatcher;
   readonly retention: OutputRetention;
+  readonly keys: KeyRegistry;
   private server: FastifyInstance | null = null;
   private readonly draining = new AbortController();
   private stopped = false;
@@ -59,6 +64,7 @@ export class Orchestrator {
       throw err;
     }
     this.store = new JobStore(this.db);
+    this.keys = new KeyRegistry(config.auth, new KeyStore(this.db));
     const instanceId = this.persistentId("instance_id", () => randomUUID());
     this.workflows = new WorkflowStorage(config.workflows_dir!, log);
     this.files = new FileStore(config.data_dir);
@@ -69,6 +75,7 @@ export class Orchestrator {
         baseUrl: `${scheme}://${b.host.includes(":") ? `[${b.host}]` : b.host}:${b.port}`,
         requestTimeoutMs: config.http.request_timeout_s * 1000,
         transferTimeoutMs: config.http.transfer_timeout_s * 1000,
+        headers: credentialHeaders(b),
       });
       // Kept across restarts: reconnecting with the same client id gets our running prompts' events back.
       const clientId = this.persistentId(`ws_client_id:${b.id}`, () => `orchestrator-${randomUUID()}`);
@@ -166,6 +173,8 @@ export class Orchestrator {
         coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
         maxBytes: this.config.events.max_buffer_kb * 1024,
       },
+      access: { keys: this.keys, limiter: new RateLimiter(), ownerOf: (id) => this.store.ownerOf(id) },
+      corsOrigins: this.config.server.cors_origins,
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
     const base = this.webhookBaseUrl();
@@ -173,7 +182,15 @@ export class Orchestrator {
       JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })),
     );
     this.retention.start();
-    this.log.info({ url, backends: this.monitors.length, version: VERSION }, "orchestrator listening");
+    if (!this.keys.enabled) {
+      this.log.warn(
+        "access control is off: anyone who can reach this port may submit, read every job and control hosts (set auth.keys)",
+      );
+    }
+    this.log.info(
+      { url, backends: this.monitors.length, version: VERSION, auth: this.keys.enabled ? "on" : "off" },
+      "orchestrator listening",
+    );
     return { url };
   }
 

@@ -4,6 +4,16 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parseDocument } from "yaml";
 import { z } from "zod";
+import {
+  AuthConfigSchema,
+  BackendCredentialsShape,
+  CorsOriginsSchema,
+  credentialsConflict,
+} from "./config-auth.js";
+import { coerceAt, expandEnv } from "./config-env.js";
+import { formatKeyPath } from "./config-path.js";
+
+export { formatKeyPath };
 
 const portSchema = (min: number) => {
   const error = (i: { input?: unknown }) => `expected integer ${min}..65535, got ${JSON.stringify(i.input)}`;
@@ -14,20 +24,26 @@ const port = portSchema(1);
 const listenPort = portSchema(0);
 const seconds = z.number().positive();
 
-export const BackendConfigSchema = z.strictObject({
-  id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 letters, digits, '_', '.' or '-'"),
-  name: z.string().min(1).optional(),
-  host: z.string().min(1),
-  port: port.default(8188),
-  /** http or https; ComfyUI itself only speaks http, but hosts are often behind a TLS proxy. */
-  tls: z.boolean().default(false),
-  enabled: z.boolean().default(true),
-  capabilities: z.array(z.string().min(1)).default([]),
-  /** Our prompts a host may hold at once: one running and one waiting keeps its GPU from idling. */
-  max_inflight: z.number().int().min(1).max(64).optional(),
-  /** Tie-breaker between equally loaded hosts; a higher weight is preferred. */
-  weight: z.number().positive().default(1),
-});
+export const BackendConfigSchema = z
+  .strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, "expected 1-64 letters, digits, '_', '.' or '-'"),
+    name: z.string().min(1).optional(),
+    host: z.string().min(1),
+    port: port.default(8188),
+    /** http or https; ComfyUI itself only speaks http, but hosts are often behind a TLS proxy. */
+    tls: z.boolean().default(false),
+    enabled: z.boolean().default(true),
+    capabilities: z.array(z.string().min(1)).default([]),
+    /** Our prompts a host may hold at once: one running and one waiting keeps its GPU from idling. */
+    max_inflight: z.number().int().min(1).max(64).optional(),
+    /** Tie-breaker between equally loaded hosts; a higher weight is preferred. */
+    weight: z.number().positive().default(1),
+    ...BackendCredentialsShape,
+  })
+  .refine((b) => !credentialsConflict(b), {
+    message: "give either basic_auth or an Authorization header, not both",
+    path: ["basic_auth"],
+  });
 
 export const ConfigSchema = z.strictObject({
   server: z
@@ -39,6 +55,8 @@ export const ConfigSchema = z.strictObject({
       max_wait_s: seconds.default(300),
       /** Public base URL used in output links; defaults to the request's own host. */
       public_url: z.url().optional(),
+      /** Browser origins allowed to call the API (CORS); empty, the default, sends no CORS headers. */
+      cors_origins: CorsOriginsSchema,
     })
     .prefault({}),
   data_dir: z.string().min(1).default("./data"),
@@ -149,6 +167,8 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   backends: z.array(BackendConfigSchema).default([]),
+  /** API keys, roles and per-key limits (README "Access control"). */
+  auth: AuthConfigSchema,
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
@@ -164,16 +184,27 @@ export class ConfigError extends Error {
   }
 }
 
-/** `backends[1].port` from zod's ["backends", 1, "port"]. */
-export function formatKeyPath(keys: readonly PropertyKey[]): string {
-  let out = "";
-  for (const k of keys) out += typeof k === "number" ? `[${k}]` : out ? `.${String(k)}` : String(k);
-  return out || "(root)";
-}
-
-/** Validates a parsed config object; relative paths resolve against `baseDir` (the config file's folder). */
-export function parseConfig(raw: unknown, file: string, baseDir: string): Config {
-  const parsed = ConfigSchema.safeParse(raw ?? {});
+/**
+ * Validates a parsed config object; relative paths resolve against `baseDir` (the config file's folder).
+ * `${VAR}` in any value is replaced from `env` first.
+ */
+export function parseConfig(
+  raw: unknown,
+  file: string,
+  baseDir: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Config {
+  const expanded = expandEnv(raw ?? {}, env);
+  if (expanded.problems.length > 0) throw new ConfigError(file, expanded.problems);
+  let parsed = ConfigSchema.safeParse(expanded.value);
+  // `port: ${PORT}` is a string once expanded: convert where the schema wanted a number or boolean.
+  const coerced = parsed.error?.issues.filter(
+    (i) =>
+      i.code === "invalid_type" &&
+      expanded.whole.has(formatKeyPath(i.path)) &&
+      coerceAt(expanded.value, i.path, i.expected),
+  );
+  if (coerced?.length) parsed = ConfigSchema.safeParse(expanded.value);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => {
       if (i.code === "unrecognized_keys") {

@@ -20,7 +20,21 @@ export function createLogger(opts: { level: string; logDir: string | null; stdou
     streams.push({ stream: file, level: opts.level as pino.Level });
   }
   return pino(
-    { level: opts.level, base: { service: "orchestrator" }, timestamp: pino.stdTimeFunctions.isoTime },
+    {
+      level: opts.level,
+      base: { service: "orchestrator" },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // Nothing logs these today; this keeps a future `{ req }` or `{ headers }` field from leaking a key.
+      redact: {
+        paths: [
+          "*.headers.authorization",
+          '*.headers["x-api-key"]',
+          "headers.authorization",
+          'headers["x-api-key"]',
+        ],
+        censor: "[REDACTED]",
+      },
+    },
     pino.multistream(streams),
   );
 }

@@ -83,6 +83,7 @@ async function seed(count: number): Promise<SeededDatabase> {
             graph,
             idempotency_key: null,
             queue_key,
+            owner: null,
             created_at: new Date().toISOString(),
           });
           ids.push(id);

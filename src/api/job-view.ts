@@ -37,6 +37,7 @@ export function jobView(
     workflow_version: job.workflow_version,
     parameters: job.parameters,
     priority: job.priority,
+    owner: job.owner,
     backend_id: job.backend_id,
     prompt_id: job.prompt_id,
     attempt: job.attempt,

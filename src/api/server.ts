@@ -1,4 +1,5 @@
 // Builds the Fastify instance: error handling, body limits and the route groups. No job logic lives here.
+import cors from "@fastify/cors";
 import websocket from "@fastify/websocket";
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from "fastify";
 import type { Logger } from "pino";
@@ -8,6 +9,9 @@ import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
+import { type AccessDeps, installAccessControl } from "./auth/access-control.js";
+import { corsOptions } from "./auth/cors-options.js";
+import { redactUrl } from "./auth/credentials.js";
 import { installRequestChecks, onClientError } from "./client-errors.js";
 import { refuseWhileDraining } from "./draining.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
@@ -19,6 +23,7 @@ import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
+import { keyRoutes } from "./routes/keys.js";
 import { workflowRoutes } from "./routes/workflows.js";
 
 export interface ServerDeps {
@@ -40,6 +45,9 @@ export interface ServerDeps {
   draining?: AbortSignal;
   /** Live event streams (WebSocket and SSE): ping interval and per-client buffer limits. */
   eventStreams: StreamOptions;
+  access: AccessDeps;
+  /** server.cors_origins; empty: no CORS headers at all. */
+  corsOrigins: string[];
 }
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
@@ -71,7 +79,13 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   app.setSerializerCompiler(serializerCompiler);
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug(
-      { method: req.method, url: req.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      {
+        method: req.method,
+        url: redactUrl(req.url),
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+        key_id: req.principal?.id ?? undefined,
+      },
       "request",
     );
   });
@@ -86,6 +100,10 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
       done();
     },
   });
+  // After the websocket plugin, whose onRequest hook must have run for a refused upgrade's socket to be
+  // closed. CORS first: a browser's preflight carries no key and must be answered before access control.
+  if (d.corsOrigins.length > 0) await app.register(cors, corsOptions(d.corsOrigins));
+  installAccessControl(app, d.access);
   await registerOpenApi(app, { version: d.version, workflows: d.workflows });
   await app.register(jobRoutes, {
     jobs: d.jobs,
@@ -100,13 +118,16 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   });
   await app.register(eventRoutes, {
     jobs: d.jobs,
+    access: d.access,
     stream: d.eventStreams,
     log: d.log,
     publicUrl: d.publicUrl,
   });
   await app.register(workflowRoutes, { workflows: d.workflows });
   await app.register(backendRoutes, { scheduler: d.scheduler, onChange: () => d.jobs.kick() });
+  await app.register(keyRoutes, { keys: d.access.keys });
   await app.register(healthRoutes, {
+    auth: d.access.keys.enabled,
     jobs: d.jobs,
     scheduler: d.scheduler,
     version: d.version,

@@ -7,6 +7,7 @@ import type { z } from "zod";
 import type { JobManager } from "../core/engine/job-manager.js";
 import { isTerminal, type Job } from "../core/models.js";
 import { AppError } from "../errors.js";
+import { canSeeJob, ownerFilter, type Principal } from "./auth/principal.js";
 import { errorBody, parseOrThrow } from "./error-handler.js";
 import {
   type EventConsumer,
@@ -17,7 +18,7 @@ import {
   snapshotMessage,
 } from "./event-fanout.js";
 import { OutboundQueue } from "./outbound-queue.js";
-import { SubscribeSchema, UnsubscribeSchema } from "./schemas/events.js";
+import { AuthMessageSchema, SubscribeSchema, UnsubscribeSchema } from "./schemas/events.js";
 
 /** Jobs one socket may follow by id at once, and the active jobs an `all` subscribe snapshots. */
 const MAX_JOBS_PER_SOCKET = 10_000;
@@ -25,6 +26,12 @@ const MAX_ALL_SNAPSHOTS = 1000;
 /** Close code 1008 (policy violation): the client did not read its events fast enough. */
 const CLOSE_TOO_SLOW = 1008;
 const CLOSE_GOING_AWAY = 1001;
+/** Application close code for "no valid key": 4000 + the HTTP status it stands for. */
+const CLOSE_UNAUTHENTICATED = 4401;
+/** A socket that opened without a key in its headers must send `auth` within this time. */
+const AUTH_TIMEOUT_MS = 10_000;
+/** Owner look-ups remembered for `all` subscribers that see only their own jobs. */
+const MAX_OWNER_CACHE = 10_000;
 
 const ACTIVE_STATUSES = ["queued", "dispatching", "running", "retrying"] as const;
 
@@ -35,6 +42,11 @@ export interface WsSessionDeps {
   base: string;
   opts: StreamOptions;
   log: Logger;
+  /** From the upgrade request's headers; null: the first message must be `auth`. */
+  principal: Principal | null;
+  /** Checks a key sent in an `auth` message (throws UNAUTHENTICATED). */
+  authenticate(token: string): Principal;
+  ownerOf(jobId: string): string | null | undefined;
 }
 
 export class WsSession implements EventConsumer {
@@ -45,6 +57,11 @@ export class WsSession implements EventConsumer {
   private readonly pinger: NodeJS.Timeout;
   private alive = true;
   private ended = false;
+  private principal: Principal | null;
+  private authTimer: NodeJS.Timeout | null = null;
+  private refusing = false;
+  /** Job id → whether this key may see it, for events of an `all` subscription. */
+  private readonly visible = new Map<string, boolean>();
 
   constructor(
     private readonly ws: WebSocket,
@@ -66,6 +83,14 @@ export class WsSession implements EventConsumer {
       this.alive = true;
     });
     ws.on("close", () => this.end());
+    this.principal = d.principal;
+    if (!this.principal) {
+      this.authTimer = setTimeout(
+        () => this.refuse(`no "auth" message within ${AUTH_TIMEOUT_MS / 1000} s`),
+        AUTH_TIMEOUT_MS,
+      );
+      this.authTimer.unref();
+    }
     // A client that misses a whole interval without answering our ping is gone (or hopelessly stuck).
     this.pinger = setInterval(() => {
       if (!this.alive) {
@@ -84,7 +109,7 @@ export class WsSession implements EventConsumer {
 
   onEvent(out: OutgoingEvent): void {
     const id = out.event.job_id;
-    if (!this.all && !this.jobs.has(id)) return;
+    if (!this.jobs.has(id) && !(this.all && this.sees(id))) return;
     const text = out.json(this.d.base);
     if (out.event.type === "job.progress") this.queue.pushLatest(`progress:${id}`, text);
     else this.queue.push(text);
@@ -98,7 +123,7 @@ export class WsSession implements EventConsumer {
   }
 
   wantsPreviews(jobId: string): boolean {
-    return Boolean(this.all?.previews || this.jobs.get(jobId)?.previews);
+    return Boolean(this.jobs.get(jobId)?.previews || (this.all?.previews && this.sees(jobId)));
   }
 
   /** Server shutdown: say why, then make sure the socket does not hold the server open. */
@@ -109,7 +134,7 @@ export class WsSession implements EventConsumer {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
-    if (this.ended) return;
+    if (this.ended || this.refusing) return;
     try {
       if (isBinary)
         throw new AppError("VALIDATION_FAILED", "Messages must be JSON text frames", {
@@ -124,14 +149,22 @@ export class WsSession implements EventConsumer {
         });
       }
       const type = typeof msg === "object" && msg !== null ? (msg as { type?: unknown }).type : undefined;
+      if (type === "auth") {
+        this.authenticate(parseOrThrow(AuthMessageSchema, msg, "message").token);
+        return;
+      }
+      if (!this.principal) {
+        this.refuse('Send {"type": "auth", "token": KEY} first: this socket has no API key');
+        return;
+      }
       if (type === "subscribe") this.subscribe(parseOrThrow(SubscribeSchema, msg, "message"));
       else if (type === "unsubscribe") this.unsubscribe(parseOrThrow(UnsubscribeSchema, msg, "message"));
       else {
         throw new AppError(
           "VALIDATION_FAILED",
-          `Unknown message type ${JSON.stringify(type)}; expected "subscribe" or "unsubscribe"`,
+          `Unknown message type ${JSON.stringify(type)}; expected "subscribe", "unsubscribe" or "auth"`,
           {
-            fields: [{ field: "message.type", message: 'expected "subscribe" or "unsubscribe"' }],
+            fields: [{ field: "message.type", message: 'expected "subscribe", "unsubscribe" or "auth"' }],
           },
         );
       }
@@ -144,6 +177,51 @@ export class WsSession implements EventConsumer {
       this.d.log.error({ err }, "event socket message failed");
       this.sendError(new AppError("INTERNAL"));
     }
+  }
+
+  private authenticate(token: string): void {
+    if (this.principal) {
+      throw new AppError("VALIDATION_FAILED", "This socket is already authenticated", {
+        fields: [{ field: "message.type", message: "auth was already accepted" }],
+      });
+    }
+    try {
+      this.principal = this.d.authenticate(token);
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err;
+      this.refuse(err.message, err);
+      return;
+    }
+    if (this.authTimer) clearTimeout(this.authTimer);
+    this.queue.push(
+      JSON.stringify({ type: "authenticated", key_id: this.principal.id, role: this.principal.role }),
+    );
+  }
+
+  /** Says why in an error message, then closes with 4401. */
+  private refuse(message: string, err?: AppError): void {
+    if (this.refusing) return;
+    this.refusing = true;
+    this.sendError(err ?? new AppError("UNAUTHENTICATED", message, { reason: "missing_key" }));
+    this.queue.whenDrained(() => {
+      this.end();
+      this.ws.close(CLOSE_UNAUTHENTICATED, "unauthenticated");
+    });
+  }
+
+  /** Whether this socket's key may see a job; remembered, since `all` subscribers get every job's events. */
+  private sees(id: string): boolean {
+    const p = this.principal;
+    if (!p) return false;
+    if (p.role === "admin") return true;
+    let ok = this.visible.get(id);
+    if (ok === undefined) {
+      const owner = this.d.ownerOf(id);
+      ok = owner !== undefined && canSeeJob(p, owner);
+      if (this.visible.size >= MAX_OWNER_CACHE) this.visible.clear();
+      this.visible.set(id, ok);
+    }
+    return ok;
   }
 
   /** Snapshots first, then the ack: events that follow are newer than every snapshot (all of this is synchronous). */
@@ -171,7 +249,8 @@ export class WsSession implements EventConsumer {
     const missing: string[] = [];
     for (const id of ids) {
       const job = this.find(id);
-      if (!job) {
+      // Another key's job is reported exactly like a job that does not exist.
+      if (!job || !canSeeJob(this.principal!, job.owner)) {
         missing.push(id);
         continue;
       }
@@ -223,6 +302,7 @@ export class WsSession implements EventConsumer {
     let cursor: number | undefined;
     while (out.length < MAX_ALL_SNAPSHOTS) {
       const page = this.d.jobs.list({
+        owner: ownerFilter(this.principal!),
         statuses: [...ACTIVE_STATUSES],
         limit: Math.min(200, MAX_ALL_SNAPSHOTS - out.length),
         cursor,
@@ -255,6 +335,7 @@ export class WsSession implements EventConsumer {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.pinger);
+    if (this.authTimer) clearTimeout(this.authTimer);
     this.queue.close();
     this.d.fanout.remove(this, this.jobs.keys());
     this.jobs.clear();

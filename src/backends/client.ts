@@ -34,6 +34,8 @@ export interface ClientOptions {
   baseUrl: string;
   requestTimeoutMs: number;
   transferTimeoutMs: number;
+  /** Sent on every HTTP call and on the WebSocket upgrade (credentials for a proxy in front of the host). */
+  headers?: Record<string, string>;
 }
 
 export interface QueuePromptOptions {
@@ -165,6 +167,7 @@ export class ComfyUIClient {
       const res = await this.pool.request({
         method: "GET",
         path: `/view?${qs}`,
+        headers: this.opts.headers,
         signal: s,
         headersTimeout: this.opts.requestTimeoutMs,
       });
@@ -189,6 +192,7 @@ export class ComfyUIClient {
       const ws = new WebSocket(url, {
         handshakeTimeout: this.opts.requestTimeoutMs,
         perMessageDeflate: false,
+        headers: this.opts.headers,
       });
       const fail = (err: Error) => {
         ws.removeAllListeners();
@@ -226,7 +230,7 @@ export class ComfyUIClient {
     const what = `${method} ${path}`;
     try {
       let body: string | Buffer | undefined;
-      const headers: Record<string, string> = {};
+      const headers: Record<string, string> = { ...this.opts.headers };
       if (o.json !== undefined) {
         body = JSON.stringify(o.json);
         headers["content-type"] = "application/json";

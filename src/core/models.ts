@@ -161,6 +161,8 @@ export interface Job {
   timeout_s: number;
   priority: number;
   idempotency_key: string | null;
+  /** The id of the API key that submitted the job; null while access control is off. */
+  owner: string | null;
   webhook_url: string | null;
   metadata: Record<string, unknown> | null;
   inputs: JobInput[];

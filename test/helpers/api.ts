@@ -38,11 +38,12 @@ export async function waitForJob(
   id: string,
   pred: (job: any) => boolean = isDone,
   timeoutMs = 20_000,
+  headers: Record<string, string> = {},
 ) {
   const deadline = Date.now() + timeoutMs;
   let last: any = null;
   while (Date.now() < deadline) {
-    const r = await api(base, "GET", `/api/job/${id}`);
+    const r = await api(base, "GET", `/api/job/${id}`, undefined, headers);
     last = r.body;
     if (r.status === 200 && pred(last)) return last;
     if (r.status === 200 && isDone(last))

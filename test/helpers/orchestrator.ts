@@ -18,6 +18,8 @@ export interface BackendSpec {
   max_inflight?: number;
   weight?: number;
   enabled?: boolean;
+  headers?: Record<string, string>;
+  basic_auth?: { username: string; password: string };
 }
 
 export interface TestConfig {
@@ -26,6 +28,8 @@ export interface TestConfig {
   overrides?: Record<string, Record<string, unknown>>;
   /** Reuse a folder (database, data) across restarts. */
   dir?: string;
+  /** Overrides TEST_LOG_LEVEL (e.g. "debug" to check what request logs contain). */
+  logLevel?: string;
 }
 
 /** Config tuned for tests: fast polls and retries, port 0, everything under `dir`. */
@@ -36,7 +40,7 @@ export function testConfigObject(c: TestConfig, dir: string): Record<string, unk
     server: { host: "127.0.0.1", port: 0, ...o.server },
     data_dir: path.join(dir, "data"),
     log_dir: path.join(dir, "logs"),
-    log_level: process.env.TEST_LOG_LEVEL ?? "warn",
+    log_level: c.logLevel ?? process.env.TEST_LOG_LEVEL ?? "warn",
     database_path: path.join(dir, "data", "orchestrator.db"),
     scheduler: { poll_interval_s: 0.2, offline_after: 2, ...o.scheduler },
     jobs: { retry_backoff_s: 0.05, silence_check_s: 1, recovery_grace_s: 2, ...o.jobs },
@@ -51,6 +55,8 @@ export function testConfigObject(c: TestConfig, dir: string): Record<string, unk
         ...(b.max_inflight ? { max_inflight: b.max_inflight } : {}),
         ...(b.weight ? { weight: b.weight } : {}),
         ...(b.enabled === false ? { enabled: false } : {}),
+        ...(b.headers ? { headers: b.headers } : {}),
+        ...(b.basic_auth ? { basic_auth: b.basic_auth } : {}),
       };
     }),
   };

@@ -57,6 +57,7 @@ export function sendStatus(res: ServerResponse, status: number): void {
 
 const REASONS: Record<number, string> = {
   400: "Bad Request",
+  401: "Unauthorized",
   403: "Forbidden",
   404: "Not Found",
   405: "Method Not Allowed",

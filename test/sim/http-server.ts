@@ -6,6 +6,7 @@ import type { WebSocket, WebSocketServer } from "ws";
 import { stripApi } from "./faults.js";
 import type { SimRuntime } from "./host-process.js";
 import { BodyTooLarge, sendErrorPage, sendStatus, statusLine } from "./http-io.js";
+import { lacksRequiredHeaders } from "./proxy-auth.js";
 import { matchRoute, type Route } from "./router.js";
 
 export interface ListenerDeps {
@@ -15,6 +16,8 @@ export interface ListenerDeps {
   /** Every accepted TCP socket, so a crash can destroy them all (upgraded ones included). */
   sockets: Set<Socket>;
   onWebSocket(ws: WebSocket, clientId: string | null): void;
+  /** Headers an authenticating proxy in front of the host would require (SimulatorOptions.requireHeaders). */
+  requireHeaders?: Record<string, string>;
 }
 
 function isLoopbackHost(hostname: string): boolean {
@@ -55,6 +58,7 @@ export function createHttpServer(deps: ListenerDeps): http.Server {
   });
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (lacksRequiredHeaders(req, deps.requireHeaders)) return sendErrorPage(res, 401);
     if (originRefused(req)) return sendStatus(res, 403);
     if (req.method === "OPTIONS") return sendStatus(res, 200);
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
@@ -88,6 +92,10 @@ export function createHttpServer(deps: ListenerDeps): http.Server {
     const path = stripApi(url.pathname);
     if (path !== "/ws") {
       socket.end(statusLine(404));
+      return;
+    }
+    if (lacksRequiredHeaders(req, deps.requireHeaders)) {
+      socket.end(statusLine(401));
       return;
     }
     if (originRefused(req)) {

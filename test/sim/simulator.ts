@@ -62,6 +62,8 @@ export interface SimulatorOptions {
   objectInfoForm?: ObjectInfoForm;
   /** Files in models/upscale_models (UpscaleModelLoader's choices). */
   upscaleModels?: string[];
+  /** Headers every request and /ws upgrade must carry, as an authenticating reverse proxy would (else 401). */
+  requireHeaders?: Record<string, string>;
   /** Receives one line per finished or rejected prompt (the CLI prints them). */
   log?: (line: string) => void;
 }
@@ -224,6 +226,7 @@ class SimulatorImpl implements Simulator, SimRuntime {
       wss: this.wss,
       sockets: this.sockets,
       onWebSocket: (ws, clientId) => this.onWebSocket(ws, clientId),
+      requireHeaders: this.opts.requireHeaders,
     });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

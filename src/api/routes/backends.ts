@@ -16,6 +16,7 @@ export async function backendRoutes(
   app.get(
     "/api/backends",
     {
+      config: { role: "read" },
       schema: {
         tags: TAGS,
         summary: "List backends",
@@ -29,6 +30,7 @@ export async function backendRoutes(
   app.post(
     "/api/backends/:id/:action",
     {
+      config: { role: "admin" },
       schema: {
         tags: TAGS,
         summary: "Drain, enable, disable or refresh a backend",

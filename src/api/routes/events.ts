@@ -7,6 +7,8 @@ import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import { isTerminal } from "../../core/models.js";
 import { AppError } from "../../errors.js";
+import type { AccessDeps } from "../auth/access-control.js";
+import { presentedKey } from "../auth/credentials.js";
 import { EventFanout, type StreamOptions } from "../event-fanout.js";
 import { baseUrlOf } from "../job-view.js";
 import { errorResponses, JobIdParams } from "../schemas/common.js";
@@ -16,6 +18,7 @@ import { WsSession } from "../ws-session.js";
 
 export interface EventRouteOptions {
   jobs: JobManager;
+  access: AccessDeps;
   stream: StreamOptions;
   log: Logger;
   publicUrl?: string;
@@ -42,6 +45,8 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
   app.route({
     method: "GET",
     url: "/api/ws",
+    // Browsers cannot set headers on a WebSocket: without one the socket's first message must be `auth`.
+    config: { role: "read", authMessage: true },
     schema: {
       tags: TAGS,
       summary: "Live events for many jobs (WebSocket)",
@@ -71,6 +76,16 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
         base: baseUrlOf(req, o.publicUrl),
         opts: o.stream,
         log: o.log,
+        principal: req.principal,
+        authenticate: (token) => {
+          const found = presentedKey({ "x-api-key": token }, "", false);
+          if (found.kind === "none") throw new AppError("UNAUTHENTICATED", "An API key is required");
+          const p = o.access.keys.authenticate(found.token);
+          const take = o.access.limiter.take(p.id!, p.rateLimitPerMin);
+          if (!take.ok) throw new AppError("RATE_LIMITED", `API key "${p.id}" is over its rate limit`);
+          return p;
+        },
+        ownerOf: (id) => o.access.ownerOf(id),
       });
       track(session, socket);
     },
@@ -94,7 +109,9 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
       ...errorResponses("JOB_NOT_FOUND"),
     },
   };
-  app.get("/api/job/:id/events", { schema: sseSchema }, async (req, reply) => {
+  // EventSource cannot send headers either, hence `?token=` here (README: what that costs).
+  const sse = { role: "read" as const, jobParam: "id", tokenInQuery: true };
+  app.get("/api/job/:id/events", { schema: sseSchema, config: sse }, async (req, reply) => {
     const { id } = req.params;
     const job = o.jobs.get(id);
     // An EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.

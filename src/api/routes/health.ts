@@ -9,7 +9,7 @@ import { type Backend, HealthSchema } from "../schemas/fleet.js";
 
 export async function healthRoutes(
   fastify: FastifyInstance,
-  o: { jobs: JobManager; scheduler: Scheduler; version: string; startedAt: number },
+  o: { auth: boolean; jobs: JobManager; scheduler: Scheduler; version: string; startedAt: number },
 ): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const schema = {
@@ -21,7 +21,8 @@ export async function healthRoutes(
       503: z.union([HealthSchema, ErrorSchema]).describe("`down`, or shutting down"),
     },
   };
-  app.get("/api/health", { schema }, async (_req, reply) => {
+  // Public, for load balancers and probes: it reveals counts, never jobs.
+  app.get("/api/health", { schema, config: { role: "public" } }, async (_req, reply) => {
     let database = true;
     let counts = { queued: 0, running: 0, dispatching: 0, retrying: 0 };
     try {
@@ -42,6 +43,7 @@ export async function healthRoutes(
       version: o.version,
       uptime_s: Math.round((Date.now() - o.startedAt) / 1000),
       database: database ? ("ok" as const) : ("error" as const),
+      auth: o.auth ? ("on" as const) : ("off" as const),
       backends: { online, total: backends.length, enabled: enabled.length },
       jobs: { queued: counts.queued + counts.retrying, running: counts.running + counts.dispatching },
     });

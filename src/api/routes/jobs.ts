@@ -10,6 +10,7 @@ import type { FileStore } from "../../core/storage/file-store.js";
 import type { OutputRetention } from "../../core/storage/retention.js";
 import type { WebhookDispatcher } from "../../core/webhooks/webhook-dispatcher.js";
 import { AppError } from "../../errors.js";
+import { OPEN, ownerFilter } from "../auth/principal.js";
 import { parseByteRange } from "../byte-range.js";
 import { baseUrlOf, jobView } from "../job-view.js";
 import {
@@ -45,6 +46,10 @@ export interface JobRouteOptions {
 }
 
 const TAGS = ["jobs"];
+/** Access: who may call each route (see auth/access-control.ts); `jobParam` hides other keys' jobs. */
+const SUBMIT = { role: "submit" as const };
+const OWN_JOB = { role: "submit" as const, jobParam: "id" };
+const READ_JOB = { role: "read" as const, jobParam: "id" };
 
 export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
@@ -54,6 +59,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.post(
     "/api/job",
     {
+      config: SUBMIT,
       schema: {
         tags: TAGS,
         summary: "Submit a job",
@@ -86,6 +92,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
             "PAYLOAD_TOO_LARGE",
             "UNSUPPORTED_MEDIA_TYPE",
             "NO_CAPABLE_BACKEND",
+            "QUOTA_EXCEEDED",
           ),
         },
       },
@@ -99,7 +106,11 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       const manifest = req.body;
       if (manifest.webhook_url) o.webhooks.assertAllowed(manifest.webhook_url);
       const key = req.headers["idempotency-key"] || undefined;
-      const { job, created } = await o.jobs.submit(manifestToProject(manifest), key);
+      const who = req.principal ?? OPEN;
+      const { job, created } = await o.jobs.submit(manifestToProject(manifest), key, {
+        id: who.id,
+        maxQueued: who.maxQueued,
+      });
       const wait = Math.min(req.query.wait ?? 0, o.maxWaitS);
       if (wait > 0) {
         // reply.raw, not req.raw: a request emits "close" as soon as its body is read.
@@ -124,6 +135,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.get(
     "/api/job/:id",
     {
+      config: READ_JOB,
       schema: {
         tags: TAGS,
         summary: "Read a job",
@@ -147,10 +159,11 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.get(
     "/api/jobs",
     {
+      config: { role: "read" },
       schema: {
         tags: TAGS,
         summary: "List jobs",
-        description: "Newest first, cursor-paginated.",
+        description: "Newest first, cursor-paginated. A key that is not `admin` sees only its own jobs.",
         querystring: listQuery(o.listLimitMax),
         response: { 200: JobListSchema.describe("One page of jobs"), ...errorResponses() },
       },
@@ -158,6 +171,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
     async (req) => {
       const q = req.query;
       const page = o.jobs.list({
+        owner: ownerFilter(req.principal ?? OPEN),
         statuses: q.status,
         workflow_id: q.workflow_id,
         limit: q.limit,
@@ -179,10 +193,13 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       ...errorResponses("JOB_NOT_FOUND", "JOB_FINISHED"),
     },
   });
-  app.delete("/api/job/:id", { schema: cancelSchema("Cancel a job") }, async (req) =>
+  app.delete("/api/job/:id", { config: OWN_JOB, schema: cancelSchema("Cancel a job") }, async (req) =>
     jobView(await o.jobs.cancel(req.params.id), base(req)),
   );
-  app.post("/api/job/:id/cancel", { schema: cancelSchema("Cancel a job (POST form)") }, async (req) =>
+  app.post(
+    "/api/job/:id/cancel",
+    { config: OWN_JOB, schema: cancelSchema("Cancel a job (POST form)") },
+    async (req) =>
     jobView(await o.jobs.cancel(req.params.id), base(req)),
   );
 
@@ -190,6 +207,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.delete(
     "/api/job/:id/outputs",
     {
+      config: OWN_JOB,
       schema: {
         tags: TAGS,
         summary: "Delete a finished job's output files now",
@@ -206,6 +224,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.get(
     "/api/job/:id/outputs/:filename",
     {
+      config: READ_JOB,
       schema: {
         tags: TAGS,
         summary: "Download an output",

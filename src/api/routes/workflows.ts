@@ -48,6 +48,7 @@ export async function workflowRoutes(
   app.get(
     "/api/workflows",
     {
+      config: { role: "read" },
       schema: {
         tags: TAGS,
         summary: "List workflows",
@@ -69,6 +70,7 @@ export async function workflowRoutes(
   app.get(
     "/api/workflows/:id",
     {
+      config: { role: "read" },
       schema: {
         tags: TAGS,
         summary: "Read a workflow",

@@ -1,6 +1,7 @@
 // The live event protocol of GET /api/ws and GET /api/job/{id}/events, as schemas: the documentation
 // (components of the OpenAPI document) and the typed client's event union come from here.
 import { z } from "zod";
+import { RoleSchema } from "../../config-auth.js";
 import { ErrorSchema } from "./common.js";
 import { JobErrorSchema, JobProgressSchema, JobViewSchema } from "./jobs.js";
 
@@ -102,7 +103,15 @@ export const UnsubscribeSchema = z
   .strictObject({ type: z.literal("unsubscribe"), ...Target })
   .refine(eitherTarget, targetProblem);
 
-export const WsClientMessageSchema = z.union([SubscribeSchema, UnsubscribeSchema]).meta({
+export const AuthMessageSchema = z
+  .strictObject({ type: z.literal("auth"), token: z.string().max(1024) })
+  .meta({
+    description:
+      "The API key, for a socket opened without one in its headers (browsers cannot set them); must be the " +
+      "first message when access control is on",
+  });
+
+export const WsClientMessageSchema = z.union([SubscribeSchema, UnsubscribeSchema, AuthMessageSchema]).meta({
   id: "WsClientMessage",
   description: "A JSON text message a client sends on /api/ws",
   examples: [
@@ -127,6 +136,7 @@ export const WsServerMessageSchema = z
       all: z.literal(true).optional(),
     }),
     z.looseObject({ type: z.literal("error"), error: ErrorSchema.shape.error }),
+    z.looseObject({ type: z.literal("authenticated"), key_id: z.string(), role: RoleSchema }),
   ])
   .meta({
     id: "WsServerMessage",

@@ -111,6 +111,7 @@ export const HealthSchema = z
     version: z.string(),
     uptime_s: z.number(),
     database: z.enum(["ok", "error"]),
+    auth: z.enum(["on", "off"]).meta({ description: "`off`: no API key configured, anyone may do anything" }),
     backends: z.looseObject({ online: count(), total: count(), enabled: count() }),
     jobs: z.looseObject({ queued: count(), running: count() }),
   })

@@ -126,6 +126,10 @@ export const JobViewSchema = z
     workflow_version: z.string(),
     parameters: z.record(z.string(), z.unknown()).meta({ description: "As run, including generated seeds" }),
     priority: z.number().int(),
+    owner: z
+      .string()
+      .nullable()
+      .meta({ description: "Id of the API key that submitted the job; null while access control is off" }),
     backend_id: z.string().nullable(),
     prompt_id: z.string().nullable(),
     attempt: z.number().int(),

@@ -34,8 +34,12 @@ export const byPriority: OrderingRule = (a, b) => b.head.priority - a.head.prior
 export const byAge: OrderingRule = (a, b) => a.head.seq - b.head.seq;
 export const DEFAULT_ORDER: readonly OrderingRule[] = [byPriority, byAge];
 
-/** The group key: equal for two jobs exactly when the scheduler cannot tell them apart. */
-export function queueKey(spec: GroupSpec): string {
+/**
+ * The group key: equal for two jobs exactly when the scheduler cannot tell them apart and every ordering
+ * dimension (e.g. `owner` for fair share) is equal too. A null dimension adds nothing, so jobs without it
+ * keep the key they had before the dimension existed.
+ */
+export function queueKey(spec: GroupSpec, dimensions: Record<string, string | null> = {}): string {
   const r = spec.requirements;
   const canonical = [
     [...r.capabilities].sort(),
@@ -44,6 +48,9 @@ export function queueKey(spec: GroupSpec): string {
     r.minVramBytes,
     [...(spec.options.exclude ?? [])].sort(),
     spec.options.minFreeVramBytes ?? null,
+    ...Object.entries(dimensions)
+      .filter(([, v]) => v !== null)
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
   ];
   return createHash("sha256").update(JSON.stringify(canonical)).digest("base64url").slice(0, 24);
 }

@@ -13,12 +13,14 @@ import type { JobListQuery, JobStore } from "../storage/job-store.js";
 import type { QueueHead } from "../storage/queue-index.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
-import { DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
+import { byAge, byPriority, DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
 import type { JobEvents } from "./events.js";
+import { byLeastRecentService, ServiceLedger } from "./fair-share.js";
 import { prepareJob } from "./job-preparation.js";
 import { LiveProgress } from "./live-progress.js";
 import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
+import { ANONYMOUS, OwnerQuota, type Submitter } from "./owner-quota.js";
 import { recoverJobs } from "./recovery.js";
 import { requirementsOf } from "./requirements.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
@@ -50,9 +52,11 @@ export class JobManager {
   private readonly hints = new Map<string, SelectOptions>();
   private readonly gate: NextPromptGate;
   private readonly queue: DispatchQueue;
+  private readonly service = new ServiceLedger();
   private readonly progress: LiveProgress;
   /** Submits under way per idempotency key. */
   private readonly submitting = new Map<string, Promise<Job>>();
+  private readonly quota: OwnerQuota;
   private tick: NodeJS.Timeout | null = null;
   private kickPending = false;
   private stopping = false;
@@ -67,31 +71,51 @@ export class JobManager {
     private readonly log: Logger,
   ) {
     this.progress = new LiveProgress(store);
-    this.queue = new DispatchQueue(store.queue, (head) => this.groupSpec(head));
+    this.queue = new DispatchQueue(store.queue, (head) => this.groupSpec(head), [
+      byPriority,
+      byLeastRecentService(this.service),
+      byAge,
+    ]);
+    this.quota = new OwnerQuota(store);
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
   }
 
   /** Validates and persists a job; returns as soon as it is queued. A repeated idempotency key returns the first job. */
-  async submit(project: Project, idempotencyKey?: string): Promise<{ job: Job; created: boolean }> {
+  async submit(
+    project: Project,
+    idempotencyKey?: string,
+    submitter: Submitter = ANONYMOUS,
+  ): Promise<{ job: Job; created: boolean }> {
     if (this.stopping) throw new AppError("SHUTTING_DOWN");
     const key = idempotencyKey ?? project.options.idempotency_key;
-    if (!key) return { job: await this.create(project, null), created: true };
+    if (!key) return { job: await this.create(project, null, submitter), created: true };
     // Checked and claimed synchronously, so two concurrent submits with one key cannot both create a job.
-    const inFlight = this.submitting.get(key);
+    // Idempotency keys are per API key: another client's key must never return this client's job.
+    const scoped = `${submitter.id ?? ""}\n${key}`;
+    const inFlight = this.submitting.get(scoped);
     if (inFlight) return { job: await inFlight, created: false };
-    const existing = this.byKey(key);
+    const existing = this.byKey(key, submitter.id);
     if (existing) return { job: existing, created: false };
-    const creating = this.create(project, key);
-    this.submitting.set(key, creating);
+    const creating = this.create(project, key, submitter);
+    this.submitting.set(scoped, creating);
     try {
       return { job: await creating, created: true };
     } finally {
-      this.submitting.delete(key);
+      this.submitting.delete(scoped);
     }
   }
 
-  private async create(project: Project, key: string | null): Promise<Job> {
+  private async create(project: Project, key: string | null, submitter: Submitter): Promise<Job> {
+    const release = this.quota.reserve(submitter);
+    try {
+      return await this.createReserved(project, key, submitter.id);
+    } finally {
+      release();
+    }
+  }
+
+  private async createReserved(project: Project, key: string | null, owner: string | null): Promise<Job> {
     const prepared = await prepareJob(project, {
       workflows: this.workflows,
       files: this.files,
@@ -99,8 +123,8 @@ export class JobManager {
       defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
       assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
     });
-    const queue_key = queueKey({ requirements: requirementsOf(prepared), options: {} });
-    const row = { ...prepared, idempotency_key: key };
+    const queue_key = queueKey({ requirements: requirementsOf(prepared), options: {} }, { owner });
+    const row = { ...prepared, idempotency_key: key, owner };
     const seq = await this.store.insertSoon({ ...row, queue_key });
     this.queue.joined(queue_key);
     this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
@@ -194,9 +218,9 @@ export class JobManager {
     });
   }
 
-  private byKey(key: string): Job | null {
+  private byKey(key: string, owner: string | null): Job | null {
     const since = new Date(Date.now() - this.opts.idempotencyTtlH * 3_600_000).toISOString();
-    const id = this.store.findByIdempotencyKey(key, since);
+    const id = this.store.findByIdempotencyKey(key, owner, since);
     return id ? this.store.get(id) : null;
   }
 
@@ -206,7 +230,7 @@ export class JobManager {
       if (!next) return;
       this.queue.taken(next.group.key);
       const job = this.store.get(next.group.head.id);
-      if (job) this.startAttempt(job, next.target);
+      if (job && this.startAttempt(job, next.target)) this.service.served(job.owner);
     }
   }
 
@@ -378,7 +402,7 @@ export class JobManager {
     const delay = this.opts.retryBackoffS * 1000 * 2 ** (job.attempt - 1) * (0.75 + Math.random() * 0.5);
     const notBefore = new Date(Date.now() + Math.min(delay, 60_000)).toISOString();
     // A hint changes where the job may go, so the job moves to the group of jobs with the same hint.
-    const key = queueKey({ requirements: requirementsOf(job), options: hint });
+    const key = queueKey({ requirements: requirementsOf(job), options: hint }, { owner: job.owner });
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
       this.store.queue.setKey(job.id, key);

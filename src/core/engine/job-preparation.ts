@@ -23,7 +23,7 @@ export interface PreparationDeps {
 export async function prepareJob(
   project: Project,
   deps: PreparationDeps,
-): Promise<Omit<NewJob, "idempotency_key">> {
+): Promise<Omit<NewJob, "idempotency_key" | "owner">> {
   const node = project.canvas_layout.nodes[0]!;
   const wf = deps.workflows.get(node.workflow_id);
   const resolved = resolveParameters(wf, node.parameter_values);

@@ -84,6 +84,25 @@ const MIGRATIONS: string[] = [
   // Dispatch groups (DispatchQueue): the head of each group is one seek, however long the queue.
   `ALTER TABLE jobs ADD COLUMN queue_key TEXT;
    CREATE INDEX jobs_queue_key ON jobs (status, queue_key, priority DESC, seq);`,
+  // Access control: the key id that submitted each job (NULL while auth is off), and keys made at runtime,
+  // stored as the sha256 of the key only.
+  // Both indexes are partial so that they cost nothing while auth is off.
+  `ALTER TABLE jobs ADD COLUMN owner TEXT;
+   CREATE INDEX jobs_owner ON jobs (owner, seq) WHERE owner IS NOT NULL;
+   CREATE INDEX jobs_owner_unfinished ON jobs (owner)
+     WHERE owner IS NOT NULL AND status IN ('queued', 'dispatching', 'running', 'retrying');
+   CREATE TABLE api_keys (
+     id TEXT PRIMARY KEY,
+     name TEXT,
+     role TEXT NOT NULL,
+     key_sha256 TEXT NOT NULL UNIQUE,
+     rate_limit_per_min INTEGER,
+     max_queued INTEGER,
+     created_at TEXT NOT NULL,
+     created_by TEXT,
+     expires_at TEXT,
+     revoked_at TEXT
+   );`,
 ];
 
 export function openDatabase(file: string): Database.Database {

@@ -27,6 +27,8 @@ export type QueuedJob = Pick<Job, "id" | "requires" | "min_vram_gb">;
 export interface JobListQuery {
   statuses?: JobStatus[];
   workflow_id?: string;
+  /** Only this key's jobs (a non-admin key's view). */
+  owner?: string;
   limit: number;
   cursor?: number;
 }
@@ -69,17 +71,21 @@ export class JobStore {
       insert:
         db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
         min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
-        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before, queue_key)
+        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before, queue_key, owner)
         VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
         @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
         @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
-        @not_before, @queue_key)`),
+        @not_before, @queue_key, @owner)`),
       get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
       outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
       attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
+      // Scoped to the key that made the job, so one client's idempotency key never returns another's job.
       byKey: db.prepare(
-        "SELECT id FROM jobs WHERE idempotency_key = ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
+        "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
+      ownerOf: db.prepare("SELECT owner FROM jobs WHERE id = ?"),
+      unfinishedOf: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND owner IS NOT NULL
+        AND status IN ('queued', 'dispatching', 'running', 'retrying')`),
       queued: db.prepare(
         "SELECT id, requires, min_vram_gb FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
       ),
@@ -177,9 +183,20 @@ export class JobStore {
     }));
   }
 
-  findByIdempotencyKey(key: string, notBefore: string): string | null {
-    const row = this.stmts.byKey.get(key, notBefore) as { id: string } | undefined;
+  findByIdempotencyKey(key: string, owner: string | null, notBefore: string): string | null {
+    const row = this.stmts.byKey.get(key, owner, notBefore) as { id: string } | undefined;
     return row?.id ?? null;
+  }
+
+  /** undefined: no such job; null: a job made while access control was off. */
+  ownerOf(id: string): string | null | undefined {
+    const row = this.stmts.ownerOf.get(id) as { owner: string | null } | undefined;
+    return row ? row.owner : undefined;
+  }
+
+  /** Jobs of one key not yet finished (what `max_queued` limits). */
+  unfinishedOf(owner: string): number {
+    return (this.stmts.unfinishedOf.get(owner) as { n: number }).n;
   }
 
   list(q: JobListQuery): { jobs: Job[]; next_cursor: string | null } {
@@ -192,6 +209,10 @@ export class JobStore {
     if (q.workflow_id) {
       where.push("workflow_id = ?");
       args.push(q.workflow_id);
+    }
+    if (q.owner !== undefined) {
+      where.push("owner = ?");
+      args.push(q.owner);
     }
     if (q.cursor !== undefined) {
       where.push("seq < ?");
@@ -341,6 +362,7 @@ export class JobStore {
       timeout_s: r.timeout_s as number,
       priority: r.priority as number,
       idempotency_key: (r.idempotency_key as string | null) ?? null,
+      owner: (r.owner as string | null) ?? null,
       webhook_url: (r.webhook_url as string | null) ?? null,
       metadata: readableJson(json(r.metadata, null)),
       inputs: json(r.inputs, []),

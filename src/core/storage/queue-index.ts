@@ -11,6 +11,8 @@ export interface QueueHead {
   priority: number;
   seq: number;
   created_at: string;
+  /** The API key that submitted it (null while access control is off); one owner per group. */
+  owner: string | null;
 }
 
 export class QueueIndex {
@@ -18,7 +20,7 @@ export class QueueIndex {
 
   constructor(db: Database.Database) {
     this.stmts = {
-      head: db.prepare(`SELECT id, queue_key AS key, priority, seq, created_at FROM jobs
+      head: db.prepare(`SELECT id, queue_key AS key, priority, seq, created_at, owner FROM jobs
         WHERE status = 'queued' AND queue_key = ? ORDER BY priority DESC, seq LIMIT 1`),
       // A skip-scan: one index seek per distinct key, however many jobs share it.
       keys: db.prepare(`WITH RECURSIVE k(key) AS (

@@ -1,0 +1,42 @@
+// `max_queued` per API key: how many of its jobs may be unfinished at once. Submits still being prepared
+// count too, so a burst of concurrent submits cannot overshoot the limit.
+import { AppError } from "../../errors.js";
+import type { JobStore } from "../storage/job-store.js";
+
+/** Who submits a job: the key id (null while access control is off) and its limit (0: none). */
+export interface Submitter {
+  id: string | null;
+  maxQueued: number;
+}
+
+export const ANONYMOUS: Submitter = { id: null, maxQueued: 0 };
+
+export class OwnerQuota {
+  private readonly pending = new Map<string, number>();
+
+  constructor(private readonly store: JobStore) {}
+
+  /** Claims one slot or throws QUOTA_EXCEEDED; call the returned function once the job is committed (or failed). */
+  reserve(s: Submitter): () => void {
+    const id = s.id;
+    if (id === null || s.maxQueued <= 0) return () => {};
+    const pending = this.pending.get(id) ?? 0;
+    const unfinished = this.store.unfinishedOf(id) + pending;
+    if (unfinished >= s.maxQueued) {
+      throw new AppError(
+        "QUOTA_EXCEEDED",
+        `API key "${id}" already has ${unfinished} unfinished jobs; its max_queued is ${s.maxQueued}`,
+        { key_id: id, max_queued: s.maxQueued, unfinished },
+      );
+    }
+    this.pending.set(id, pending + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.pending.get(id) ?? 1) - 1;
+      if (left > 0) this.pending.set(id, left);
+      else this.pending.delete(id);
+    };
+  }
+}
