@@ -12,6 +12,7 @@ import { z } from "zod";
 import { parametersJsonSchema } from "../core/engine/parameters.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import { ERRORS } from "../errors.js";
+import { SECURITY_SCHEMES } from "./auth/access-control.js";
 
 export interface OpenApiOptions {
   version: string;
@@ -37,12 +38,14 @@ export async function registerOpenApi(app: FastifyInstance, o: OpenApiOptions): 
     openapi: {
       openapi: "3.1.0",
       info: { title: "Orchestrator", version: o.version, description: DESCRIPTION },
+      components: { securitySchemes: SECURITY_SCHEMES },
       tags: [
         { name: "jobs", description: "Submit, read, list, cancel, download" },
         { name: "events", description: "Live job events (WebSocket and SSE)" },
         { name: "workflows", description: "What can run and what it accepts" },
         { name: "backends", description: "The ComfyUI hosts and their control" },
         { name: "health", description: "Liveness and a one-glance summary" },
+        { name: "keys", description: "API keys made at run time (admin)" },
         { name: "meta", description: "This document" },
       ],
     },
@@ -67,6 +70,8 @@ export async function registerOpenApi(app: FastifyInstance, o: OpenApiOptions): 
     app.withTypeProvider<ZodTypeProvider>().get(
       "/api/openapi.json",
       {
+        // Public like /docs: a client may read the document before it has a key.
+        config: { role: "public" },
         schema: {
           tags: ["meta"],
           summary: "This OpenAPI 3.1 document",

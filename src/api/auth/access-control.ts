@@ -1,9 +1,10 @@
 // The one gate every request passes: who it is (API key), whether its key's rate allows it, whether its
 // role allows the route, and whether the job it names is its own. Routes declare what they need in their
 // config (`role`, `jobParam`, `tokenInQuery`, `authMessage`) instead of checking in their handlers.
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from "fastify";
 import type { Role } from "../../config-auth.js";
 import { AppError } from "../../errors.js";
+import { errorResponses } from "../schemas/common.js";
 import { presentedKey, unauthenticated } from "./credentials.js";
 import type { KeyRegistry } from "./key-registry.js";
 import { canSeeJob, OPEN, type Principal, roleAllows } from "./principal.js";
@@ -33,8 +34,16 @@ export interface AccessDeps {
   ownerOf(jobId: string): string | null | undefined;
 }
 
+/** The OpenAPI security schemes a key can be sent with (the document's components.securitySchemes). */
+export const SECURITY_SCHEMES = {
+  bearer: { type: "http", scheme: "bearer", description: "`Authorization: Bearer KEY`" },
+  apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "`X-API-Key: KEY`" },
+} as const;
+
+/** Must run before the routes are added: each route's document entry gets its auth answers from here. */
 export function installAccessControl(app: FastifyInstance, d: AccessDeps): void {
   app.decorateRequest("principal", null);
+  app.addHook("onRoute", (route) => documentAccess(route));
   app.addHook("onRequest", async (req, reply) => {
     if (!d.keys.enabled) {
       req.principal = OPEN;
@@ -110,6 +119,22 @@ function needsKey(req: FastifyRequest): boolean {
     .split(/[/\\]+/)
     .find((s) => s !== "" && s !== ".");
   return first === "api";
+}
+
+/** Adds 401/403/429 and the security requirement to a keyed route's schema, so the document tells. */
+function documentAccess(route: RouteOptions): void {
+  const url = route.url;
+  if (!route.schema || !(url === "/api" || url.startsWith("/api/"))) return;
+  const schema = route.schema as { response?: Record<string, unknown>; security?: unknown };
+  if (route.config?.role === "public") {
+    schema.security = [];
+    return;
+  }
+  schema.security = [{ bearer: [] }, { apiKey: [] }];
+  const auth = errorResponses("UNAUTHENTICATED", "FORBIDDEN", "RATE_LIMITED");
+  const response = { ...schema.response };
+  for (const status of ["401", "403", "429"]) response[status] ??= auth[Number(status)];
+  schema.response = response;
 }
 
 function challenge(reply: FastifyReply, err: Error): Error {

@@ -21,7 +21,8 @@ export interface NewKey {
 }
 
 /** What GET /api/keys shows: never the key nor its hash. */
-export interface KeyView {
+// A type, not an interface: route response types (loose zod objects) need an index signature.
+export type KeyView = {
   id: string;
   name: string | null;
   role: Role;
@@ -32,7 +33,7 @@ export interface KeyView {
   created_at: string | null;
   created_by: string | null;
   revoked_at: string | null;
-}
+};
 
 export const sha256 = (text: string): Buffer => createHash("sha256").update(text, "utf8").digest();
 

@@ -93,6 +93,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
             "UNSUPPORTED_MEDIA_TYPE",
             "NO_CAPABLE_BACKEND",
             "QUOTA_EXCEEDED",
+            "RATE_LIMITED",
           ),
         },
       },
@@ -199,8 +200,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
   app.post(
     "/api/job/:id/cancel",
     { config: OWN_JOB, schema: cancelSchema("Cancel a job (POST form)") },
-    async (req) =>
-    jobView(await o.jobs.cancel(req.params.id), base(req)),
+    async (req) => jobView(await o.jobs.cancel(req.params.id), base(req)),
   );
 
   // Frees a finished job's files before the retention sweep would; downloads then answer 410.

@@ -1,30 +1,22 @@
 // Runtime API keys (admin only): create (the key is in this one answer and never again), list, revoke.
 import type { FastifyInstance } from "fastify";
-import { z } from "zod";
-import { KEY_ID_PATTERN, KeyLimitsSchema, RoleSchema } from "../../config-auth.js";
+import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { AppError } from "../../errors.js";
 import type { KeyRegistry } from "../auth/key-registry.js";
-import { parseOrThrow } from "../error-handler.js";
+import { errorResponses } from "../schemas/common.js";
+import {
+  CreatedKeySchema,
+  CreateKeySchema,
+  KeyIdParams,
+  KeyListSchema,
+  KeyViewSchema,
+} from "../schemas/keys.js";
 
-const CreateKey = z
-  .strictObject({
-    id: z.string().regex(KEY_ID_PATTERN, "expected 1-64 letters, digits, '_', '.' or '-'").optional(),
-    name: z.string().min(1).max(200).optional(),
-    role: RoleSchema,
-    ...KeyLimitsSchema.shape,
-    expires_at: z.iso.datetime({ offset: true }).optional(),
-    /** Shorthand for expires_at: this many seconds from now. */
-    expires_in_s: z.number().int().positive().optional(),
-  })
-  .refine((k) => k.expires_at === undefined || k.expires_in_s === undefined, {
-    message: 'give "expires_at" or "expires_in_s", not both',
-    path: ["expires_in_s"],
-  });
+const TAGS = ["keys"];
+const ADMIN = { role: "admin" as const };
 
-const IdParams = z.object({ id: z.string().min(1).max(64) });
-
-export async function keyRoutes(app: FastifyInstance, o: { keys: KeyRegistry }): Promise<void> {
-  const admin = { role: "admin" as const };
+export async function keyRoutes(fastify: FastifyInstance, o: { keys: KeyRegistry }): Promise<void> {
+  const app = fastify.withTypeProvider<ZodTypeProvider>();
   const assertOn = () => {
     if (!o.keys.enabled) {
       throw new AppError(
@@ -35,36 +27,72 @@ export async function keyRoutes(app: FastifyInstance, o: { keys: KeyRegistry }):
     }
   };
 
-  app.post("/api/keys", { config: admin }, async (req, reply) => {
-    assertOn();
-    const body = parseOrThrow(CreateKey, req.body ?? {}, "");
-    const { expires_in_s, ...rest } = body;
-    const expires_at =
-      expires_in_s !== undefined ? new Date(Date.now() + expires_in_s * 1000).toISOString() : rest.expires_at;
-    if (expires_at !== undefined && Date.parse(expires_at) <= Date.now()) {
-      throw new AppError("VALIDATION_FAILED", `expires_at: ${expires_at} is not in the future`, {
-        fields: [{ field: "expires_at", message: "must be in the future" }],
+  app.post(
+    "/api/keys",
+    {
+      config: ADMIN,
+      schema: {
+        tags: TAGS,
+        summary: "Create an API key",
+        description: "Only its sha256 is stored: the `key` in this answer is the only time it is shown.",
+        body: CreateKeySchema,
+        response: { 201: CreatedKeySchema, ...errorResponses("KEY_CONFLICT", "AUTH_OFF") },
+      },
+    },
+    async (req, reply) => {
+      assertOn();
+      const { expires_in_s, ...rest } = req.body;
+      const expires_at =
+        expires_in_s !== undefined
+          ? new Date(Date.now() + expires_in_s * 1000).toISOString()
+          : rest.expires_at;
+      if (expires_at !== undefined && Date.parse(expires_at) <= Date.now()) {
+        throw new AppError("VALIDATION_FAILED", `expires_at: ${expires_at} is not in the future`, {
+          fields: [{ field: "expires_at", message: "must be in the future" }],
+        });
+      }
+      const { key, view } = o.keys.create({ ...rest, expires_at }, req.principal?.id ?? null);
+      req.log.info({ key_id: view.id, role: view.role, by: req.principal?.id }, "api key created");
+      return reply.code(201).send({
+        ...view,
+        key,
+        message: "Store this key now: it is not shown again (only its sha256 is kept)",
       });
-    }
-    const { key, view } = o.keys.create({ ...rest, expires_at }, req.principal?.id ?? null);
-    req.log.info({ key_id: view.id, role: view.role, by: req.principal?.id }, "api key created");
-    return reply.code(201).send({
-      ...view,
-      key,
-      message: "Store this key now: it is not shown again (only its sha256 is kept)",
-    });
-  });
+    },
+  );
 
-  app.get("/api/keys", { config: admin }, async () => ({
-    auth: o.keys.enabled ? "on" : "off",
-    keys: o.keys.list(),
-  }));
+  app.get(
+    "/api/keys",
+    {
+      config: ADMIN,
+      schema: {
+        tags: TAGS,
+        summary: "List API keys",
+        description: "Keys from config.yaml and made here, revoked ones included; never a key or its hash.",
+        response: { 200: KeyListSchema, ...errorResponses() },
+      },
+    },
+    async () => ({ auth: o.keys.enabled ? ("on" as const) : ("off" as const), keys: o.keys.list() }),
+  );
 
-  app.delete("/api/keys/:id", { config: admin }, async (req) => {
-    assertOn();
-    const { id } = parseOrThrow(IdParams, req.params, "params");
-    const view = o.keys.revoke(id);
-    req.log.info({ key_id: id, by: req.principal?.id }, "api key revoked");
-    return view;
-  });
+  app.delete(
+    "/api/keys/:id",
+    {
+      config: ADMIN,
+      schema: {
+        tags: TAGS,
+        summary: "Revoke an API key",
+        description:
+          "Requests with it answer 401 from now on; its jobs stay. Keys from config.yaml are removed there.",
+        params: KeyIdParams,
+        response: { 200: KeyViewSchema, ...errorResponses("KEY_NOT_FOUND", "KEY_CONFLICT", "AUTH_OFF") },
+      },
+    },
+    async (req) => {
+      assertOn();
+      const view = o.keys.revoke(req.params.id);
+      req.log.info({ key_id: req.params.id, by: req.principal?.id }, "api key revoked");
+      return view;
+    },
+  );
 }
