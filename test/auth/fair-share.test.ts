@@ -52,8 +52,8 @@ describe("fair share between keys", () => {
     const queuedSeq = (id: string) =>
       events.messages.find((m) => m.type === "job.queued" && m.job_id === id).seq;
     const dispatched = events.messages.filter((m) => m.type === "job.dispatched");
-    const after = (seq: number) => dispatched.filter((m) => m.seq > seq).map((m) => m.job_id as string);
-    const sinceB = after(queuedSeq(bJobs[0]!));
+    const dispatchedSince = (seq: number) => dispatched.filter((m) => m.seq > seq).map((m) => m.job_id as string);
+    const sinceB = dispatchedSince(queuedSeq(bJobs[0]!));
     const positions = bJobs.map((id) => sinceB.indexOf(id) + 1);
     expect(positions[0]!, `B's dispatch positions ${positions}`).toBeLessThanOrEqual(4);
     for (let k = 1; k < positions.length; k++) {
@@ -64,7 +64,7 @@ describe("fair share between keys", () => {
     expect(between.length).toBeGreaterThan(0);
     expect(between.every((id) => aJobs.has(id))).toBe(true);
     // Priority wins across levels: the urgent job took the first dispatch after it was queued.
-    expect(after(queuedSeq(urgent)).indexOf(urgent)).toBeLessThanOrEqual(1);
+    expect(dispatchedSince(queuedSeq(urgent)).indexOf(urgent)).toBeLessThanOrEqual(1);
     events.close();
   }, 90_000);
 });
