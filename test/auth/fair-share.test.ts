@@ -52,7 +52,8 @@ describe("fair share between keys", () => {
     const queuedSeq = (id: string) =>
       events.messages.find((m) => m.type === "job.queued" && m.job_id === id).seq;
     const dispatched = events.messages.filter((m) => m.type === "job.dispatched");
-    const dispatchedSince = (seq: number) => dispatched.filter((m) => m.seq > seq).map((m) => m.job_id as string);
+    const dispatchedSince = (seq: number) =>
+      dispatched.filter((m) => m.seq > seq).map((m) => m.job_id as string);
     const sinceB = dispatchedSince(queuedSeq(bJobs[0]!));
     const positions = bJobs.map((id) => sinceB.indexOf(id) + 1);
     expect(positions[0]!, `B's dispatch positions ${positions}`).toBeLessThanOrEqual(4);
