@@ -13,6 +13,7 @@ import {
   renderTable,
   type ScenarioResult,
 } from "./lib/report.js";
+import { fairness } from "./scenarios/fairness.js";
 import { overhead } from "./scenarios/overhead.js";
 import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
@@ -25,6 +26,7 @@ const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = 
   utilisation,
   scale,
   transfer,
+  fairness,
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME...]] [--out FILE] [--profile] [--keep]

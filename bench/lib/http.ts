@@ -20,9 +20,13 @@ async function json<T>(res: Awaited<ReturnType<typeof request>>): Promise<JsonRe
   return { status: res.statusCode, body: body as T };
 }
 
-export async function getJson<T = unknown>(url: string, timeoutMs = 30_000): Promise<JsonReply<T>> {
+export async function getJson<T = unknown>(
+  url: string,
+  timeoutMs = 30_000,
+  headers: Record<string, string> = {},
+): Promise<JsonReply<T>> {
   return json<T>(
-    await request(url, { dispatcher: agent, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
+    await request(url, { dispatcher: agent, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }),
   );
 }
 
@@ -30,12 +34,13 @@ export async function postJson<T = unknown>(
   url: string,
   body: unknown,
   timeoutMs = 30_000,
+  headers: Record<string, string> = {},
 ): Promise<JsonReply<T>> {
   return json<T>(
     await request(url, {
       method: "POST",
       dispatcher: agent,
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
       headersTimeout: timeoutMs,
       bodyTimeout: timeoutMs,

@@ -18,7 +18,7 @@ export interface OrchestratorOptions {
   /** Reuse a folder (its database) across restarts; a new one under the bench temp dir otherwise. */
   dir?: string;
   backends: BackendEntry[];
-  /** Config sections merged over the defaults (scheduler, jobs, http, server). */
+  /** Config sections merged over the defaults (scheduler, jobs, http, server, auth). */
   overrides?: Record<string, Record<string, unknown>>;
   /** Write a V8 CPU profile (--cpu-prof) into this folder when the process exits cleanly. */
   profileDir?: string;
@@ -60,6 +60,7 @@ function writeConfig(dir: string, o: OrchestratorOptions): string {
     ...(ov.scheduler ? { scheduler: ov.scheduler } : {}),
     ...(ov.jobs ? { jobs: ov.jobs } : {}),
     ...(ov.http ? { http: ov.http } : {}),
+    ...(ov.auth ? { auth: ov.auth } : {}),
     backends: o.backends.map((b) => {
       const u = new URL(b.url);
       return {
@@ -120,11 +121,16 @@ export async function waitBackendsOnline(
   orch: OrchestratorProcess,
   ids: string[],
   timeoutMs = 30_000,
+  headers: Record<string, string> = {},
 ): Promise<void> {
   await waitUntil(
     orch.child,
     async () => {
-      const r = await getJson<{ backends: { id: string; state: string }[] }>(`${orch.url}/api/backends`);
+      const r = await getJson<{ backends: { id: string; state: string }[] }>(
+        `${orch.url}/api/backends`,
+        30_000,
+        headers,
+      );
       return ids.every((id) => r.body.backends.find((b) => b.id === id)?.state === "online");
     },
     { timeoutMs, everyMs: 50, what: `backends ${ids.join(", ")} to be online` },

@@ -14,6 +14,7 @@ const SCENARIOS = [
   "3 Utilisation",
   "4 Scale",
   "5 Transfer",
+  "6 Fairness",
 ];
 
 describe("bench --quick", () => {
