@@ -130,12 +130,22 @@ describe("runtime keys", () => {
 
 describe("with no key configured", () => {
   let orch: RunningOrchestrator;
+  const dir = makeTestDir();
   beforeAll(async () => {
-    orch = await startOrchestrator({ backends: [{ id: "sim", url: sim.url }] });
+    orch = await startOrchestrator({ dir, backends: [{ id: "sim", url: sim.url }] });
     await untilHealthy(orch.url);
   });
   afterAll(async () => {
     await orch?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("says so once at start-up", async () => {
+    const log = await eventually(() => {
+      const text = readFileSync(path.join(dir, "logs", "orchestrator.log"), "utf8");
+      return text.includes("access control is off") ? text : null;
+    });
+    expect(log.split("access control is off").length - 1).toBe(1);
   });
 
   it("runs open, says so in /api/health, and records no owner", async () => {
