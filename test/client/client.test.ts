@@ -8,7 +8,7 @@ import {
   OrchestratorError,
 } from "../../src/client/index.js";
 import { untilHealthy } from "../helpers/api.js";
-import { contractFetch } from "../helpers/contract.js";
+import { checkComponent, contractFetch } from "../helpers/contract.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { pngInfo, solidPng } from "../media/media-helpers.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -40,6 +40,8 @@ describe("OrchestratorClient", () => {
     expect(job.status).toBe("completed");
     expect(events[0]!.type).toBe("job.snapshot");
     expect(events.at(-1)!.type).toBe("job.completed");
+    // The documented event union describes what the stream really sends.
+    for (const e of events) await checkComponent(orch.url, "JobEvent", e);
     const seqs = events.slice(1).map((e) => e.seq);
     expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
     const file = await client.download(job.outputs[0]!);
@@ -85,6 +87,7 @@ describe("OrchestratorClient", () => {
       const types: string[] = [];
       for await (const m of socket.messages()) {
         types.push(m.type);
+        await checkComponent(orch.url, "WsServerMessage", m);
         if (m.type === "job.completed" || m.type === "job.failed") break;
         if (m.type === "job.snapshot" && m.job.status !== "queued" && m.job.finished_at) break;
       }

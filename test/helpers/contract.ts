@@ -118,3 +118,9 @@ export const contractFetch: typeof fetch = async (input, init) => {
   await checkContract(res.url, method, res.status, type, body);
   return res;
 };
+
+/** Throws unless `value` matches a named schema of the document (e.g. each JobEvent a stream delivers). */
+export async function checkComponent(origin: string, name: string, value: unknown): Promise<void> {
+  const c = await contractFor(new URL(origin).origin);
+  assertValid(c, { $ref: `#/components/schemas/${name}` }, value, `a ${name}`);
+}

@@ -1,5 +1,6 @@
 // The live event protocol of GET /api/ws and GET /api/job/{id}/events, as schemas: the documentation
-// (components of the OpenAPI document) and the typed client's event union come from here.
+// (components of the OpenAPI document) and the typed client's event union come from here. A new event type
+// belongs here too: the client tests check every streamed message against these schemas.
 import { z } from "zod";
 import { RoleSchema } from "../../config-auth.js";
 import { ErrorSchema } from "./common.js";
@@ -82,6 +83,19 @@ export const JobEventSchema = z
     id: "JobEvent",
     description:
       "One job event. Over SSE each is a frame with `id:` (its seq), `event:` (its type) and `data:` (this JSON).",
+    examples: [
+      {
+        type: "job.progress",
+        job_id: "5f0c2d7e-8a41-4b1e-9a0e-3c2f6b7d9e10",
+        seq: 812,
+        ts: "2025-05-01T10:00:03.120Z",
+        value: 12,
+        max: 20,
+        node_id: "3",
+        node_title: "KSampler",
+        percent: 61.9,
+      },
+    ],
   });
 export type JobEvent = z.infer<typeof JobEventSchema>;
 export type JobEventType = JobEvent["type"];
