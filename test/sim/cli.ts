@@ -1,12 +1,23 @@
 // `npm run sim -- --port 8188 --vram-gb 24 --step-ms 50 [--checkpoints a,b] [--data-dir DIR]`: a simulated
 // ComfyUI host in the foreground, one log line per prompt, stopped cleanly by SIGINT/SIGTERM.
 import { parseArgs } from "node:util";
+import { OBJECT_INFO_FORMS, type ObjectInfoForm } from "./object-info.js";
+import { PREVIEW_METHODS, type PreviewMethod } from "./previews.js";
 import { startSimulator } from "./simulator.js";
 
 const USAGE = `usage: npm run sim -- [--port 8188] [--vram-gb 24] [--vram-free-gb 20] [--step-ms 20] [--node-ms 2]
                      [--checkpoints a.safetensors,b.safetensors] [--extra-nodes A,B] [--data-dir DIR]
                      [--output-size-bytes N] [--device-name NAME]
-                     [--speed 1] [--load-ms 0] [--model-slots 1] [--model-gb 2]`;
+                     [--speed 1] [--load-ms 0] [--model-slots 1] [--model-gb 2]
+                     [--cpu] [--preview-method none|auto|latent2rgb|taesd] [--object-info-form mixed|v1|v3]
+                     [--upscale-models a.pth,b.pth]`;
+
+function oneOf<T extends string>(name: string, v: string | undefined, allowed: readonly T[]): T | undefined {
+  if (v === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(v))
+    throw new Error(`--${name} must be one of ${allowed.join(", ")}`);
+  return v as T;
+}
 
 function list(v: string | undefined): string[] | undefined {
   return v === undefined
@@ -47,6 +58,10 @@ async function main(): Promise<void> {
       "load-ms": { type: "string" },
       "model-slots": { type: "string" },
       "model-gb": { type: "string" },
+      cpu: { type: "boolean" },
+      "preview-method": { type: "string" },
+      "object-info-form": { type: "string" },
+      "upscale-models": { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -69,6 +84,10 @@ async function main(): Promise<void> {
     loadMs: num("load-ms", values["load-ms"]),
     modelSlots: positive("model-slots", values["model-slots"]),
     modelGb: num("model-gb", values["model-gb"]),
+    cpu: values.cpu,
+    previewMethod: oneOf<PreviewMethod>("preview-method", values["preview-method"], PREVIEW_METHODS),
+    objectInfoForm: oneOf<ObjectInfoForm>("object-info-form", values["object-info-form"], OBJECT_INFO_FORMS),
+    upscaleModels: list(values["upscale-models"]),
     log: (line) => console.log(`${new Date().toISOString()} ${line}`),
   });
   console.log(
