@@ -100,4 +100,21 @@ describe("cancel while the host is mid-node", () => {
     expect((await waitForJob(o.url, next)).status).toBe("completed");
     expect((await backend(o, "a")).state).toBe("online");
   });
+
+  it("holds the slot of a timed-out prompt the same way", async () => {
+    const o = await setUp(1);
+    sims[0]!.setFault({ kind: "slow_node", class_type: "ImageBlur", delay_ms: 1500, count: 1 });
+    const id = await submit(o.url, { workflow_id: "blur", parameters: { color: 4 }, timeout_s: 0.3 });
+    const failed = await waitForJob(o.url, id);
+    expect(failed.error.code).toBe("TIMEOUT");
+    const a = await eventually(async () => {
+      const b = await backend(o, "a");
+      return b.interrupting.length > 0 && b;
+    });
+    expect(a.interrupting[0].prompt_id).toBe(failed.prompt_id);
+    const next = await submit(o.url, { workflow_id: "blur", parameters: { color: 5 } });
+    await waitForJob(o.url, next, (j) => j.status !== "queued", 15_000);
+    expect(sims[0]!.history[failed.prompt_id]).toBeDefined();
+    expect((await waitForJob(o.url, next)).status).toBe("completed");
+  });
 });

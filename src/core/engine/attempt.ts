@@ -10,6 +10,7 @@ import type { ApiGraph, Job, JobError, JobOutput, JobProgress } from "../models.
 import type { FileStore } from "../storage/file-store.js";
 import { classifyRejection, executionFailure } from "./failure.js";
 import { setInput } from "./graph-patch.js";
+import { isFinished, verdictOf } from "./history-outcome.js";
 import { OutputCollector } from "./output-collector.js";
 import { PromptProgress } from "./prompt-progress.js";
 
@@ -329,45 +330,34 @@ export class Attempt {
 
   private async finishFromHistory(entry: HistoryEntry): Promise<void> {
     for (const [nodeId, output] of Object.entries(entry.outputs)) this.collector.add(nodeId, output);
-    const status = entry.status;
-    const messages = status?.messages ?? [];
-    if (status?.status_str === "success" || (status?.completed && status.status_str !== "error")) {
+    const v = verdictOf(entry);
+    if (v.kind === "success") {
       try {
         await this.collector.settle();
       } catch (err) {
-        return this.finish({
-          kind: "retry",
-          error: { code: "OUTPUT_DOWNLOAD_FAILED", message: (err as Error).message },
-        });
+        const error = { code: "OUTPUT_DOWNLOAD_FAILED", message: (err as Error).message };
+        return this.finish({ kind: "retry", error });
       }
       return this.finish({ kind: "completed" });
     }
-    const errMsg = messages.find((m) => m[0] === "execution_error");
-    if (errMsg) {
-      const f = executionFailure(errMsg[1] as Record<string, unknown>);
-      if (f.oom) {
-        return this.finish({
-          kind: "retry",
-          error: f.error,
-          minFreeVramBytes: this.monitor.snapshot.vram_free ?? 0,
-        });
-      }
-      return this.finish({ kind: "failed", error: f.error });
+    if (v.kind === "error" && v.oom) {
+      // A CPU host has no VRAM (null): any GPU host with free VRAM qualifies for the retry.
+      const minFreeVramBytes = this.monitor.snapshot.vram_free ?? 0;
+      return this.finish({ kind: "retry", error: v.error, minFreeVramBytes });
     }
-    if (messages.some((m) => m[0] === "execution_interrupted")) {
-      // Not by us (stop() finishes before the host answers): someone else's interrupt on a shared host.
-      return this.finish({
-        kind: "retry",
-        error: { code: "INTERRUPTED", message: "the prompt was interrupted on the host by another client" },
-      });
+    if (v.kind === "error") return this.finish({ kind: "failed", error: v.error });
+    if (v.kind === "interrupted") {
+      const error = {
+        code: "INTERRUPTED",
+        message: "the prompt was interrupted on the host by another client",
+      };
+      return this.finish({ kind: "retry", error });
     }
-    this.finish({
-      kind: "failed",
-      error: this.lastError ?? {
-        code: "EXECUTION_ERROR",
-        message: `ComfyUI reported status "${status?.status_str ?? "unknown"}"`,
-      },
-    });
+    const error = this.lastError ?? {
+      code: "EXECUTION_ERROR",
+      message: `ComfyUI reported status "${v.status}"`,
+    };
+    this.finish({ kind: "failed", error });
   }
 
   private lost(why: string): void {
@@ -400,10 +390,6 @@ export class Attempt {
     this.abort.abort();
     this.settle(outcome);
   }
-}
-
-function isFinished(e: HistoryEntry): boolean {
-  return e.status === undefined || e.status.completed === true || e.status.status_str !== undefined;
 }
 
 function isOurJob(extra: Record<string, unknown>, job: Job): boolean {
