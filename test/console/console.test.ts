@@ -108,6 +108,9 @@ describe("fleet page", () => {
       });
     await api(orch.url, "POST", "/api/backends/gpu-fast/drain");
     const w = await open();
+    // Hosts render previews only for prompts that ask, and a job asks when it is dispatched while someone
+    // follows it with previews: the console must be subscribed first.
+    await w.page.locator(".stream-live").waitFor();
     const id = await submit(orch.url, {
       workflow_id: "txt2img_basic",
       parameters: { prompt: "a lighthouse", steps: 60, width: 64, height: 64 },
