@@ -23,6 +23,7 @@ import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
 import { OutputRetention } from "./core/storage/retention.js";
+import { StorageHealth } from "./core/storage/storage-health.js";
 import { WebhookStore } from "./core/storage/webhook-store.js";
 import { WorkflowStorage } from "./core/storage/workflow-storage.js";
 import { WebhookDispatcher } from "./core/webhooks/webhook-dispatcher.js";
@@ -39,6 +40,7 @@ export class Orchestrator {
   readonly db: Database.Database;
   private readonly lock: InstanceLock;
   readonly store: JobStore;
+  readonly storage: StorageHealth;
   readonly workflows: WorkflowStorage;
   readonly scheduler: Scheduler;
   readonly files: FileStore;
@@ -65,6 +67,7 @@ export class Orchestrator {
     }
     this.store = new JobStore(this.db);
     this.keys = new KeyRegistry(config.auth, new KeyStore(this.db));
+    this.storage = new StorageHealth(this.db, log);
     const instanceId = this.persistentId("instance_id", () => randomUUID());
     this.workflows = new WorkflowStorage(config.workflows_dir!, log);
     this.files = new FileStore(config.data_dir);
@@ -111,6 +114,7 @@ export class Orchestrator {
         queueTimeoutS: config.scheduler.queue_timeout_s,
         idempotencyTtlH: config.jobs.idempotency_ttl_h,
         nextPromptLeadMs: config.scheduler.next_prompt_lead_ms,
+        storage: this.storage,
         previews: config.jobs.previews,
         media: {
           maxBytes: config.media.max_image_mb * 1024 * 1024,
@@ -168,6 +172,7 @@ export class Orchestrator {
       webhooks: this.webhooks,
       retention: this.retention,
       draining: this.draining.signal,
+      storage: this.storage,
       eventStreams: {
         pingIntervalMs: this.config.events.ping_interval_s * 1000,
         coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
@@ -209,6 +214,7 @@ export class Orchestrator {
     await this.retention.stop();
     await Promise.all(this.monitors.map((m) => m.stop()));
     this.workflows.close();
+    this.storage.stop();
     this.db.close();
     this.lock.release();
   }

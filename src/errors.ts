@@ -33,6 +33,7 @@ export const ERRORS = {
   RATE_LIMITED: { status: 429, message: "Too many requests for this API key" },
   QUOTA_EXCEEDED: { status: 429, message: "This API key has too many unfinished jobs" },
   SHUTTING_DOWN: { status: 503, message: "The server is shutting down" },
+  STORAGE_UNAVAILABLE: { status: 503, message: "The job database cannot take writes right now" },
   INTERNAL: { status: 500, message: "Internal error" },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -16,10 +16,21 @@ export function errorBody(code: ErrorCode | string, message: string, details: un
   return { error: { code, message, details } };
 }
 
-export function installErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((err: FastifyError | AppError | Error, req, reply) => {
+/**
+ * `storageError` turns a database failure (locked, disk full) into its 503; it is given by the server,
+ * which knows the database's health.
+ */
+export function installErrorHandler(
+  app: FastifyInstance,
+  storageError: (err: unknown) => AppError | null = () => null,
+): void {
+  app.setErrorHandler((thrown: FastifyError | AppError | Error, req, reply) => {
+    const err = thrown instanceof AppError ? thrown : (storageError(thrown) ?? thrown);
     if (err instanceof AppError) {
-      if (err.status >= 500) req.log.error({ err }, err.message);
+      if (err.status >= 500 && err.code !== "SHUTTING_DOWN") req.log.error({ err }, err.message);
+      // Errors that pass by themselves say when to come back.
+      const retry = (err.details as { retry_after_s?: unknown } | null)?.retry_after_s;
+      if (err.status === 503 && typeof retry === "number") reply.header("retry-after", String(retry));
       return reply.code(err.status).send(errorBody(err.code, err.message, err.details));
     }
     const fe = err as FastifyError;

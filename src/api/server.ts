@@ -7,6 +7,7 @@ import type { JobManager } from "../core/engine/job-manager.js";
 import type { Scheduler } from "../core/engine/scheduler.js";
 import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
+import type { StorageHealth } from "../core/storage/storage-health.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
 import { type AccessDeps, installAccessControl } from "./auth/access-control.js";
@@ -41,6 +42,8 @@ export interface ServerDeps {
   publicUrl?: string;
   webhooks: WebhookDispatcher;
   retention: OutputRetention;
+  /** The database's write health: storage failures become 503 STORAGE_UNAVAILABLE. */
+  storage?: StorageHealth;
   /** Aborted when shutdown begins: new requests get 503 SHUTTING_DOWN, waiting ones their answer. */
   draining?: AbortSignal;
   /** Live event streams (WebSocket and SSE): ping interval and per-client buffer limits. */
@@ -71,7 +74,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     // Our draining hook answers in the documented shape instead, from the moment shutdown begins.
     return503OnClosing: false,
   });
-  installErrorHandler(app);
+  installErrorHandler(app, (err) => d.storage?.toAppError(err) ?? null);
   installRequestChecks(app);
   if (d.draining) refuseWhileDraining(app, d.draining);
   // Route schemas are zod: requests are validated and responses encoded by their route's schemas.
@@ -128,6 +131,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   await app.register(keyRoutes, { keys: d.access.keys });
   await app.register(healthRoutes, {
     auth: d.access.keys.enabled,
+    storage: d.storage,
     jobs: d.jobs,
     scheduler: d.scheduler,
     version: d.version,

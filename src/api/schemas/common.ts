@@ -55,7 +55,13 @@ const VALIDATION: ErrorCode[] = ["VALIDATION_FAILED"];
  */
 export function errorResponses(...codes: ErrorCode[]): Record<number, z.ZodType> {
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const code of [...VALIDATION, ...codes, "INTERNAL", "SHUTTING_DOWN"] as ErrorCode[]) {
+  for (const code of [
+    ...VALIDATION,
+    ...codes,
+    "INTERNAL",
+    "SHUTTING_DOWN",
+    "STORAGE_UNAVAILABLE",
+  ] as ErrorCode[]) {
     const status = ERRORS[code].status;
     const list = byStatus.get(status) ?? [];
     if (!list.includes(code)) list.push(code);

@@ -11,6 +11,7 @@ import { isTerminal, type Job, type JobAttempt, type JobError, type Project } fr
 import type { FileStore } from "../storage/file-store.js";
 import type { JobListQuery, JobStore } from "../storage/job-store.js";
 import type { QueueHead } from "../storage/queue-index.js";
+import type { StorageHealth } from "../storage/storage-health.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import { byAge, byPriority, DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
@@ -39,6 +40,8 @@ export interface JobManagerOptions {
   /** When to ask hosts for live previews (extra_data.preview_method), and with which method. */
   previews?: { request: "when_subscribed" | "always" | "never"; method: string };
   media: Omit<ImageSourceContext, "files" | "hasOutput">;
+  /** Whether the database takes writes; while it does not, work that must write waits for its recovery. */
+  storage: StorageHealth;
 }
 
 /** Bounds one dispatch call: each round starts a job or drops a stale group head. */
@@ -57,6 +60,8 @@ export class JobManager {
   /** Submits under way per idempotency key. */
   private readonly submitting = new Map<string, Promise<Job>>();
   private readonly quota: OwnerQuota;
+  /** Attempt ends whose writes failed while storage was unavailable, replayed when it recovers. */
+  private readonly deferred: (() => void)[] = [];
   private tick: NodeJS.Timeout | null = null;
   private kickPending = false;
   private stopping = false;
@@ -70,7 +75,7 @@ export class JobManager {
     private readonly opts: JobManagerOptions,
     private readonly log: Logger,
   ) {
-    this.progress = new LiveProgress(store);
+    this.progress = new LiveProgress(store, (err) => opts.storage.report(err));
     this.queue = new DispatchQueue(store.queue, (head) => this.groupSpec(head), [
       byPriority,
       byLeastRecentService(this.service),
@@ -88,6 +93,7 @@ export class JobManager {
     submitter: Submitter = ANONYMOUS,
   ): Promise<{ job: Job; created: boolean }> {
     if (this.stopping) throw new AppError("SHUTTING_DOWN");
+    this.opts.storage.assertWritable();
     const key = idempotencyKey ?? project.options.idempotency_key;
     if (!key) return { job: await this.create(project, null, submitter), created: true };
     // Checked and claimed synchronously, so two concurrent submits with one key cannot both create a job.
@@ -125,7 +131,11 @@ export class JobManager {
     });
     const queue_key = queueKey({ requirements: requirementsOf(prepared), options: {} }, { owner });
     const row = { ...prepared, idempotency_key: key, owner };
-    const seq = await this.store.insertSoon({ ...row, queue_key });
+    const seq = await this.store.insertSoon({ ...row, queue_key }).catch(async (err: unknown) => {
+      // Not stored, so not accepted: the client hears 503 and its files go.
+      await this.files.remove("inputs", row.id).catch(() => undefined);
+      throw this.opts.storage.toAppError(err) ?? err;
+    });
     this.queue.joined(queue_key);
     this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
     this.events.emit("job.queued", row.id, { workflow_id: row.workflow_id, priority: row.priority });
@@ -191,6 +201,10 @@ export class JobManager {
       m.on("slot-freed", () => this.kick());
     }
     this.queue.load();
+    this.opts.storage.on("recovered", () => {
+      for (const replay of this.deferred.splice(0)) replay();
+      this.kick();
+    });
     recoverJobs(this.store, this.scheduler, {
       resume: (job, m, deadline) => this.run(job, m, true, deadline),
       requeue: (job, error) => this.retry(job, job.backend_id ?? "", { kind: "retry", error }),
@@ -225,6 +239,15 @@ export class JobManager {
   }
 
   private dispatch(): void {
+    if (!this.opts.storage.ok) return;
+    try {
+      this.dispatchFree();
+    } catch (err) {
+      if (!this.opts.storage.report(err)) throw err;
+    }
+  }
+
+  private dispatchFree(): void {
     for (let round = 0; round < DISPATCH_ROUNDS && !this.stopping && this.scheduler.hasFreeSlot(); round++) {
       const next = this.queue.next((g) => this.scheduler.select(g.requirements, g.options));
       if (!next) return;
@@ -313,10 +336,24 @@ export class JobManager {
       })
       .then((outcome) => {
         this.gate.ended(attempt, outcome.kind === "completed" ? attempt.runningForMs : null);
-        this.settle(job, m, outcome, (Date.now() - started) / 1000);
+        this.settleOrDefer(job, m, outcome, (Date.now() - started) / 1000);
       })
       .catch((err) => this.log.error({ job_id: job.id, err }, "could not record an attempt's end"));
     this.active.set(job.id, { attempt, done });
+  }
+
+  /** Every step of settle() may run twice (its writes are compare-and-set), so a failed one is replayed. */
+  private settleOrDefer(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
+    try {
+      this.settle(job, m, outcome, seconds);
+    } catch (err) {
+      if (!this.opts.storage.report(err)) throw err;
+      this.log.warn(
+        { job_id: job.id, outcome: outcome.kind },
+        "attempt end kept until the database recovers",
+      );
+      this.deferred.push(() => this.settleOrDefer(job, m, outcome, seconds));
+    }
   }
 
   private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
@@ -456,6 +493,15 @@ export class JobManager {
   }
 
   private onTick(): void {
+    if (!this.opts.storage.ok) return;
+    try {
+      this.promoteAndExpire();
+    } catch (err) {
+      if (!this.opts.storage.report(err)) throw err;
+    }
+  }
+
+  private promoteAndExpire(): void {
     const nowIso = now();
     for (const job of this.store.withStatus("retrying", 256)) {
       if (job.not_before && job.not_before > nowIso) continue;

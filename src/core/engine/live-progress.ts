@@ -8,13 +8,23 @@ const WRITE_EVERY_MS = 500;
 export class LiveProgress {
   private readonly latest = new Map<string, { progress: JobProgress; written: number }>();
 
-  constructor(private readonly store: JobStore) {}
+  constructor(
+    private readonly store: JobStore,
+    /** True when a failed write was the database's fault (locked, full): progress then stays in memory. */
+    private readonly storageFailed: (err: unknown) => boolean = () => false,
+  ) {}
 
   record(jobId: string, progress: JobProgress): void {
     const last = this.latest.get(jobId);
     const now = Date.now();
     if (!last || now - last.written >= WRITE_EVERY_MS) {
-      this.store.setProgress(jobId, progress);
+      try {
+        this.store.setProgress(jobId, progress);
+      } catch (err) {
+        if (!this.storageFailed(err)) throw err;
+        this.latest.set(jobId, { progress, written: last?.written ?? 0 });
+        return;
+      }
       this.latest.set(jobId, { progress, written: now });
     } else this.latest.set(jobId, { progress, written: last.written });
   }

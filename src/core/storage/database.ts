@@ -112,7 +112,9 @@ export function openDatabase(file: string): Database.Database {
   // NORMAL in WAL mode survives a killed process (every commit is in the WAL); only power loss can lose the
   // last commits, which is the trade-off every WAL-mode job queue makes for throughput.
   db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
+  // Short: better-sqlite3 waits on the event loop, so a lock held by another process (a backup, a second
+  // server) must fail a write fast; StorageHealth then refuses writes until its probe gets through.
+  db.pragma("busy_timeout = 50");
   db.pragma("foreign_keys = ON");
   migrate(db);
   return db;

@@ -12,6 +12,7 @@ import {
   type JobStatus,
 } from "../models.js";
 import { QueueIndex } from "./queue-index.js";
+import { storageStateOf } from "./storage-health.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
@@ -139,7 +140,12 @@ export class JobStore {
     try {
       const seqs = this.transaction(() => batch.map((b) => this.insert(b.job)));
       for (const [i, b] of batch.entries()) b.resolve(seqs[i]!);
-    } catch {
+    } catch (err) {
+      // A locked or full database fails every row alike: retrying each would only block longer.
+      if (storageStateOf(err)) {
+        for (const b of batch) b.reject(err as Error);
+        return;
+      }
       // One bad row must not fail the others: write them one by one to find it.
       for (const b of batch) {
         try {

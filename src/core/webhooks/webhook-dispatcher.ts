@@ -128,7 +128,19 @@ export class WebhookDispatcher {
     if (added > 0) this.log.info({ deliveries: added }, "created missing webhook deliveries");
   }
 
+  /** Runs from timers and finished sends: a database that cannot be read or written just delays it. */
   private pump(): void {
+    try {
+      this.pumpDue();
+    } catch (err) {
+      this.log.error({ err }, "webhook deliveries paused: the database failed; retrying in 1 s");
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = setTimeout(() => this.pump(), 1000);
+      this.timer.unref();
+    }
+  }
+
+  private pumpDue(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
