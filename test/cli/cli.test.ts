@@ -7,6 +7,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { run } from "../../src/cli/main.js";
 import { progressView } from "../../src/cli/progress.js";
+import { KEYS, startKeyed } from "../auth/auth-helpers.js";
 import { untilHealthy } from "../helpers/api.js";
 import { REPO, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { pngInfo, solidPng } from "../media/media-helpers.js";
@@ -226,5 +227,32 @@ describe("progress display", () => {
     const lines = progressView({ write: (s: string) => (piped += s) });
     for (const e of events("j")) lines.event(e as never);
     expect(piped).toBe("running on gpu-1\nprogress 50%\ncompleted\n");
+  });
+});
+
+describe("with access control", () => {
+  it("sends ORCHESTRATOR_API_KEY; a missing or too weak key is the server's error and exit 2", async () => {
+    const keyed = await startKeyed({ backends: [{ id: "sim-1", url: sim.url }] });
+    try {
+      const env = { ORCHESTRATOR_URL: keyed.url };
+      const none = await cli(["jobs"], env);
+      expect(none.code).toBe(2);
+      expect(none.stderr).toContain("UNAUTHENTICATED");
+      const reader = await cli(["jobs", "--json"], { ...env, ORCHESTRATOR_API_KEY: KEYS.reader });
+      expect(reader.code, reader.stderr).toBe(0);
+      expect(JSON.parse(reader.stdout).jobs).toEqual([]);
+      const forbidden = await cli(["submit", "invert_image"], { ...env, ORCHESTRATOR_API_KEY: KEYS.reader });
+      expect(forbidden.code).toBe(2);
+      expect(forbidden.stderr).toContain("FORBIDDEN");
+      const out = path.join(tmp, "keyed");
+      const ok = await cli(
+        ["submit", "invert_image", "width=8", "height=8", "-o", out, "--api-key", KEYS.alice],
+        env,
+      );
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(readdirSync(out)).toHaveLength(1);
+    } finally {
+      await keyed.stop();
+    }
   });
 });
