@@ -12,6 +12,7 @@ const MAX_BACKOFF_MS = 10_000;
 const statusListeners = new Set();
 let status = "connecting";
 let socket = null;
+let reconnectTimer = null;
 let backoff = MIN_BACKOFF_MS;
 let snapshotted = new Set();
 
@@ -22,12 +23,12 @@ function setStatus(s) {
 
 export function startEventStream() {
   if (socket) return;
+  clearTimeout(reconnectTimer);
   const url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/api/ws`;
   const ws = new WebSocket(url);
   socket = ws;
   ws.binaryType = "arraybuffer";
   ws.onopen = () => {
-    backoff = MIN_BACKOFF_MS;
     snapshotted = new Set();
     const key = apiKey();
     if (key) ws.send(JSON.stringify({ type: "auth", token: key }));
@@ -40,7 +41,7 @@ export function startEventStream() {
   ws.onclose = () => {
     socket = null;
     setStatus("reconnecting");
-    setTimeout(startEventStream, backoff);
+    reconnectTimer = setTimeout(startEventStream, backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   };
 }
@@ -49,6 +50,8 @@ function onText(msg) {
   if (msg.type === "job.snapshot") snapshotted.add(msg.job_id);
   if (msg.type.startsWith("job.")) return liveJobs.onEvent(msg);
   if (msg.type === "subscribed" && msg.all) {
+    // Only a socket that got this far counts as working: one refused after opening keeps backing off.
+    backoff = MIN_BACKOFF_MS;
     setStatus("live");
     void refreshMissed(snapshotted);
   } else if (msg.type === "error" && msg.error?.code === "UNAUTHENTICATED") {
@@ -79,9 +82,12 @@ function onPreviewFrame(buf) {
   liveJobs.onPreview(header.job_id, new Blob([new Uint8Array(buf, 4 + n)], { type: header.content_type }));
 }
 
-// A new key (entered after a 401) must reach the socket too: reconnect with it.
+// A new key (entered after a 401) must reach the socket too: reconnect with it now, not after the backoff.
 onKeyNeeded((reason) => {
-  if (reason === null) socket?.close();
+  if (reason !== null) return;
+  backoff = MIN_BACKOFF_MS;
+  if (socket) socket.close();
+  else startEventStream();
 });
 
 /** "connecting", "live" or "reconnecting", re-rendering on change. */
