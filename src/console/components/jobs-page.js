@@ -1,6 +1,6 @@
 // The jobs list: filters by status and workflow, pages through GET /api/jobs (50 rows at a time, so a long
 // history stays fast), and keeps the rows on screen live from /api/ws events; new jobs appear on page one.
-import { useEffect, useRef, useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../lib/api-client.js";
 import { html } from "../lib/html.js";
 import { applyEvent, liveJobs } from "../lib/live-jobs.js";
@@ -32,8 +32,6 @@ export function JobsPage({ query }) {
   const [cursors, setCursors] = useState([undefined]);
   const [page, setPage] = useState({ jobs: null, next_cursor: null });
   const [error, setError] = useState(null);
-  const rows = useRef([]);
-  rows.current = page.jobs ?? [];
   const pageNo = cursors.length - 1;
 
   useEffect(() => {
@@ -61,21 +59,24 @@ export function JobsPage({ query }) {
     return () => ctrl.abort();
   }, [cursors, filters.status, filters.workflow]);
 
+  // Functional updates: several events can arrive before the next render.
   useEffect(
     () =>
-      liveJobs.listen((e) => {
-        const list = rows.current;
-        const i = list.findIndex((j) => j.job_id === e.job_id);
-        if (i >= 0) {
-          const next = [...list];
-          next[i] = applyEvent(list[i], e);
-          setPage((p) => ({ ...p, jobs: next }));
-        } else if (e.type === "job.queued" && pageNo === 0) {
+      liveJobs.listen((e) =>
+        setPage((p) => {
+          const list = p.jobs ?? [];
+          const i = list.findIndex((j) => j.job_id === e.job_id);
+          if (i >= 0) {
+            const jobs = [...list];
+            jobs[i] = applyEvent(list[i], e);
+            return { ...p, jobs };
+          }
+          // A new job on page one (a retry going back to the queue carries its attempt and is not new).
+          if (e.type !== "job.queued" || e.attempt !== undefined || pageNo !== 0 || !p.jobs) return p;
           const job = applyEvent(undefined, e);
-          if (matches(filters, job))
-            setPage((p) => ({ ...p, jobs: [job, ...(p.jobs ?? [])].slice(0, PAGE_SIZE) }));
-        }
-      }),
+          return matches(filters, job) ? { ...p, jobs: [job, ...list].slice(0, PAGE_SIZE) } : p;
+        }),
+      ),
     [pageNo, filters.status, filters.workflow],
   );
 
