@@ -12,6 +12,7 @@ import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 let fast: Simulator;
 let slow: Simulator;
+let cpu: Simulator;
 let orch: RunningOrchestrator;
 let browser: TestBrowser;
 
@@ -62,14 +63,17 @@ async function done(w: WatchedPage, screenshot?: string) {
 }
 
 beforeAll(async () => {
-  [fast, slow] = await Promise.all([
+  [fast, slow, cpu] = await Promise.all([
     startSimulator({ stepMs: 2, deviceName: "NVIDIA GeForce RTX 4090" }),
     startSimulator({ stepMs: 40, vramTotalGb: 12, vramFreeGb: 7, deviceName: "NVIDIA RTX A2000" }),
+    startSimulator({ stepMs: 2, cpu: true }),
   ]);
   orch = await startOrchestrator({
     backends: [
       { id: "gpu-fast", url: fast.url },
       { id: "gpu-slow", url: slow.url },
+      // Takes no work in these tests (so jobs land where a test expects), but shows a CPU host's card.
+      { id: "cpu-box", url: cpu.url, enabled: false },
       // Configured but not there: nothing listens on port 1 (a freed ephemeral port could be reused).
       { id: "gpu-gone", url: "http://127.0.0.1:1" },
     ],
@@ -84,7 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await orch?.stop();
-  await Promise.all([fast?.close(), slow?.close()]);
+  await Promise.all([fast?.close(), slow?.close(), cpu?.close()]);
 });
 
 describe("fleet page", () => {
@@ -96,6 +100,10 @@ describe("fleet page", () => {
     expect(await card.locator(".device").textContent()).toContain("GPU");
     expect(await w.page.locator('[data-host="gpu-slow"] .vram').textContent()).toContain("5.0 GB / 12 GB");
     await w.page.locator('[data-host="gpu-gone"] [data-status="offline"]').waitFor();
+    const cpuCard = w.page.locator('[data-host="cpu-box"]');
+    await cpuCard.locator('[data-status="disabled"]').waitFor();
+    await cpuCard.locator(".device", { hasText: "CPU" }).waitFor();
+    expect(await cpuCard.locator(".vram").textContent()).toContain("no GPU");
     await done(w);
   });
 

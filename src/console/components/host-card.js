@@ -14,7 +14,9 @@ function deviceLabel(b) {
   return b.device_type === "cpu" ? "CPU" : `GPU (${b.device_type})`;
 }
 
-function VramBar({ total, free }) {
+function VramBar({ total, free, b }) {
+  if (b.device_type === "cpu")
+    return html`<div class="muted vram">no GPU${b.ram_total ? ` · RAM ${bytes(b.ram_total)}` : ""}</div>`;
   if (!total) return html`<div class="muted">VRAM —</div>`;
   const used = total - (free ?? 0);
   const pct = (used / total) * 100;
@@ -69,6 +71,11 @@ export function HostCard({ backend: b, jobs, onChanged }) {
     </header>
     ${b.reason && b.reason !== b.state ? html`<div class="reason">${b.reason}</div>` : null}
     <${CurrentJob} jobs=${jobs} />
+    ${
+      b.interrupting?.length
+        ? html`<div class="reason">stopping ${b.interrupting.length} cancelled prompt(s)${b.interrupting.some((i) => i.overdue) ? " (overdue)" : ""}</div>`
+        : null
+    }
     <dl class="stats">
       <div><dt title="our prompts on the host / most at once">our queue</dt><dd data-stat="ours">${Math.max(b.inflight, jobs.length)} / ${b.max_inflight}</dd></div>
       <div><dt title="prompts of other ComfyUI clients">foreign</dt><dd data-stat="foreign">${b.foreign_queued}</dd></div>
@@ -76,7 +83,7 @@ export function HostCard({ backend: b, jobs, onChanged }) {
       <div><dt>failed</dt><dd data-stat="failed">${b.jobs_failed}</dd></div>
       <div><dt>avg time</dt><dd>${seconds(b.avg_job_s)}</dd></div>
     </dl>
-    <${VramBar} total=${b.vram_total} free=${b.vram_free} />
+    <${VramBar} total=${b.vram_total} free=${b.vram_free} b=${b} />
     <footer class="actions">
       <button onClick=${() => act("drain")} disabled=${busy || draining || !b.enabled}>Drain</button>
       <button onClick=${() => act("enable")} disabled=${busy || (b.enabled && !draining)}>Enable</button>
