@@ -4,11 +4,14 @@
 import path from "node:path";
 import type { Page } from "playwright-core";
 import { PNG } from "pngjs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { api, eventually, submit, waitForJob } from "../helpers/api.js";
 import { ARTIFACTS, BROWSER_SETUP_TIMEOUT_MS, launchBrowser, type TestBrowser } from "../helpers/browser.js";
 import { type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
+
+// A browser test waits on several page states in a row; on a loaded 2-core machine each can take seconds.
+vi.setConfig({ testTimeout: 90_000 });
 
 let fast: Simulator;
 let slow: Simulator;
@@ -25,7 +28,7 @@ interface WatchedPage {
 
 async function open(hash = ""): Promise<WatchedPage> {
   const page = await browser.context.newPage();
-  page.setDefaultTimeout(15_000);
+  page.setDefaultTimeout(25_000);
   const requests: string[] = [];
   const errors: string[] = [];
   page.on("request", (r) => requests.push(r.url()));
@@ -35,6 +38,8 @@ async function open(hash = ""): Promise<WatchedPage> {
     if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
   });
   await page.goto(`${orch.url}/${hash}`);
+  // Live: subscribed to /api/ws, so every event from here on reaches the page.
+  await page.locator(".stream-live").waitFor();
   return { page, requests, errors };
 }
 
@@ -85,6 +90,13 @@ beforeAll(async () => {
   });
 }, BROWSER_SETUP_TIMEOUT_MS);
 
+// A test that failed half-way must not leave a host drained or disabled for the next one.
+afterEach(async () => {
+  for (const id of ["gpu-fast", "gpu-slow"]) await api(orch.url, "POST", `/api/backends/${id}/enable`);
+  fast.clearFaults();
+  slow.clearFaults();
+});
+
 afterAll(async () => {
   await browser?.close();
   await orch?.stop();
@@ -121,7 +133,7 @@ describe("fleet page", () => {
     await w.page.locator(".stream-live").waitFor();
     const id = await submit(orch.url, {
       workflow_id: "txt2img_basic",
-      parameters: { prompt: "a lighthouse", steps: 60, width: 64, height: 64 },
+      parameters: { prompt: "a lighthouse", steps: 100, width: 64, height: 64 },
     });
     const card = w.page.locator('[data-host="gpu-slow"]');
     await card.locator(`a[href="#/job/${id}"]`).waitFor();
@@ -129,7 +141,6 @@ describe("fleet page", () => {
     await card.locator("img.preview").waitFor();
     await done(w, "fleet");
     await waitForJob(orch.url, id);
-    await api(orch.url, "POST", "/api/backends/gpu-fast/enable");
 
     const job = await open(`#/job/${id}`);
     await job.page.locator('.job-page[data-status="completed"]').waitFor();
@@ -239,8 +250,6 @@ describe("submit form and job page", () => {
     const job = (await api(orch.url, "GET", `/api/job/${id}`)).body;
     expect(await w.page.locator(".attempts tbody tr td").nth(1).textContent()).toBe(job.backend_id);
     await done(w, "job-failed");
-    fast.clearFaults();
-    slow.clearFaults();
   });
 
   it("cancels a running job from its page", async () => {
@@ -254,7 +263,6 @@ describe("submit form and job page", () => {
     await w.page.locator('.job-page[data-status="cancelled"]').waitFor();
     expect((await api(orch.url, "GET", `/api/job/${id}`)).body.status).toBe("cancelled");
     await done(w);
-    await api(orch.url, "POST", "/api/backends/gpu-fast/enable");
   });
 });
 
@@ -293,7 +301,5 @@ describe("jobs page", () => {
     expect(await rows.count()).toBe(10);
     await done(w);
     for (const id of ids) await api(orch.url, "POST", `/api/job/${id}/cancel`);
-    await api(orch.url, "POST", "/api/backends/gpu-fast/enable");
-    await api(orch.url, "POST", "/api/backends/gpu-slow/enable");
   });
 });
