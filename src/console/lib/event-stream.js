@@ -15,6 +15,8 @@ let socket = null;
 let reconnectTimer = null;
 let backoff = MIN_BACKOFF_MS;
 let snapshotted = new Set();
+/** The server refused the socket for want of a key: say so rather than "reconnecting". */
+let refused = false;
 
 function setStatus(s) {
   status = s;
@@ -40,7 +42,7 @@ export function startEventStream() {
   };
   ws.onclose = () => {
     socket = null;
-    setStatus("reconnecting");
+    setStatus(refused ? "no key" : "reconnecting");
     reconnectTimer = setTimeout(startEventStream, backoff);
     backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
   };
@@ -50,12 +52,14 @@ function onText(msg) {
   if (msg.type === "job.snapshot") snapshotted.add(msg.job_id);
   if (msg.type.startsWith("job.")) return liveJobs.onEvent(msg);
   if (msg.type === "subscribed" && msg.all) {
+    refused = false;
     // Only a socket that got this far counts as working: one refused after opening keeps backing off.
     backoff = MIN_BACKOFF_MS;
     setStatus("live");
     void refreshMissed(snapshotted);
   } else if (msg.type === "error" && msg.error?.code === "UNAUTHENTICATED") {
     // The socket cannot answer a 401: ask through the HTTP client (any keyed route), which prompts for a key.
+    refused = true;
     socket?.close();
     void api.workflows().catch(() => {});
   }
@@ -90,7 +94,7 @@ onKeyNeeded((reason) => {
   else startEventStream();
 });
 
-/** "connecting", "live" or "reconnecting", re-rendering on change. */
+/** "connecting", "live", "reconnecting" or "no key", re-rendering on change. */
 export function useStreamStatus() {
   const [s, setS] = useState(status);
   useEffect(() => {
