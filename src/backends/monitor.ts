@@ -59,6 +59,8 @@ export interface BackendSnapshot {
 
 const RECONNECT_MIN_MS = 250;
 const DEFAULT_INTERRUPT_WAIT_MS = 60_000;
+/** Prompt ids whose end the socket reported, remembered briefly (a Set keeps insertion order). */
+const RECENTLY_ENDED_MAX = 256;
 const END_EVENTS = new Set(["execution_success", "execution_error", "execution_interrupted"]);
 const RECONNECT_MAX_MS = 15_000;
 
@@ -98,6 +100,7 @@ export class BackendMonitor extends EventEmitter {
     interrupting: new Map(),
   };
   private readonly interruptTimers = new Map<string, NodeJS.Timeout>();
+  private readonly recentlyEnded = new Set<string>();
   /** When the last WS `status` arrived: a poll that started before it must not overwrite its counts. */
   private lastStatusAt = 0;
   private failures = 0;
@@ -157,7 +160,8 @@ export class BackendMonitor extends EventEmitter {
    * or a progress step, so it stays busy until it reports the end. Past the wait it counts as unhealthy.
    */
   awaitEnd(promptId: string): void {
-    if (this.snapshot.interrupting.has(promptId)) return;
+    // Its end may have overtaken the answer to our interrupt.
+    if (this.snapshot.interrupting.has(promptId) || this.recentlyEnded.has(promptId)) return;
     this.snapshot.interrupting.set(promptId, { since: Date.now(), stuck: false });
     const waitMs = this.opts.interruptWaitMs ?? DEFAULT_INTERRUPT_WAIT_MS;
     const timer = setTimeout(() => {
@@ -172,6 +176,15 @@ export class BackendMonitor extends EventEmitter {
     }, waitMs);
     timer.unref();
     this.interruptTimers.set(promptId, timer);
+  }
+
+  private promptEnded(promptId: string): void {
+    this.recentlyEnded.add(promptId);
+    if (this.recentlyEnded.size > RECENTLY_ENDED_MAX) {
+      const oldest = this.recentlyEnded.values().next();
+      if (!oldest.done) this.recentlyEnded.delete(oldest.value);
+    }
+    this.interruptEnded(promptId);
   }
 
   private interruptEnded(promptId: string): void {
@@ -337,9 +350,9 @@ export class BackendMonitor extends EventEmitter {
     const promptId = typeof d.prompt_id === "string" ? d.prompt_id : null;
     if (msg.type === "executing") {
       this.executingPrompt = d.node == null ? null : promptId;
-      if (d.node == null && promptId) this.interruptEnded(promptId);
+      if (d.node == null && promptId) this.promptEnded(promptId);
     } else if (msg.type === "status") this.onStatus(d.status);
-    else if (promptId && END_EVENTS.has(msg.type)) this.interruptEnded(promptId);
+    else if (promptId && END_EVENTS.has(msg.type)) this.promptEnded(promptId);
     this.emit("message", msg);
   }
 
