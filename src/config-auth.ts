@@ -84,12 +84,14 @@ export const BackendCredentialsShape = {
   headers: z
     .record(z.string(), z.string())
     .superRefine((headers, ctx) => {
-      for (const name of Object.keys(headers)) {
+      for (const [name, value] of Object.entries(headers)) {
         const message = !HEADER_NAME.test(name)
           ? "expected an HTTP header name"
           : RESERVED_HEADERS.has(name.toLowerCase())
             ? "this header is set by Orchestrator itself"
-            : null;
+            : /[\r\n\0]/.test(value)
+              ? "a header value cannot contain line breaks or NUL"
+              : null;
         if (message) ctx.addIssue({ code: "custom", path: [name], message });
       }
     })

@@ -98,6 +98,7 @@ describe("auth, CORS and host credentials", () => {
       backends: [
         { id: "x", host: "h", headers: { "Bad Header": "v" } },
         { id: "z", host: "h", headers: { Host: "other" } },
+        { id: "w", host: "h", headers: { "X-Token": "a\r\nX-Injected: 1" } },
       ],
     });
     expect(p).toEqual(
@@ -111,6 +112,7 @@ describe("auth, CORS and host credentials", () => {
         expect.stringMatching(/^auth\.keys\[4\]\.key: expected 16-512 characters/),
         expect.stringMatching(/^backends\[0\]\.headers\.Bad Header: expected an HTTP header name/),
         expect.stringMatching(/^backends\[1\]\.headers\.Host: this header is set by Orchestrator itself/),
+        "backends[2].headers.X-Token: a header value cannot contain line breaks or NUL",
       ]),
     );
     expect(
