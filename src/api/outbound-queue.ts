@@ -9,6 +9,11 @@ export interface Sink {
   buffered(): number;
   /** Writes one message; `flushed` runs once it has left the process buffer (or the write failed). */
   write(data: string | Buffer, flushed: () => void): void;
+  /**
+   * Bytes the client has not yet proved it read (kernel buffers included), where the transport can tell;
+   * while above the soft limit messages wait here, and `wake()` is called when the client catches up.
+   */
+  unread?(): number;
 }
 
 export interface QueueLimits {
@@ -64,6 +69,11 @@ export class OutboundQueue {
     this.enqueue(data, key);
   }
 
+  /** The client read more (see Sink.unread): held messages may go. */
+  wake(): void {
+    this.flush();
+  }
+
   /** Runs `cb` once every queued message has been handed to the socket. */
   whenDrained(cb: () => void): void {
     this.onEmpty = cb;
@@ -116,7 +126,8 @@ export class OutboundQueue {
       // A full buffer that holds none of our writes (only pings, say) must not stall us: write anyway.
       while (
         this.head < this.entries.length &&
-        (this.outstanding === 0 || this.sink.buffered() < this.limits.coalesceBytes)
+        (this.outstanding === 0 || this.sink.buffered() < this.limits.coalesceBytes) &&
+        (this.sink.unread?.() ?? 0) < this.limits.coalesceBytes
       ) {
         const entry = this.entries[this.head++]!;
         if (entry.key && this.latest.get(entry.key) === entry) this.latest.delete(entry.key);

@@ -18,6 +18,7 @@ import {
   snapshotMessage,
 } from "./event-fanout.js";
 import { OutboundQueue } from "./outbound-queue.js";
+import { ReadAck } from "./read-ack.js";
 import { AuthMessageSchema, SubscribeSchema, UnsubscribeSchema } from "./schemas/events.js";
 
 /** Jobs one socket may follow by id at once, and the active jobs an `all` subscribe snapshots. */
@@ -67,12 +68,15 @@ export class WsSession implements EventConsumer {
     private readonly ws: WebSocket,
     private readonly d: WsSessionDeps,
   ) {
+    const reads = new ReadAck(ws, Math.max(1024, d.opts.coalesceBytes / 4), () => this.queue.wake());
     this.queue = new OutboundQueue(
       {
         buffered: () => ws.bufferedAmount,
+        unread: () => reads.unread,
         write: (data, flushed) => {
-          if (ws.readyState === ws.OPEN) ws.send(data, () => flushed());
-          else flushed();
+          if (ws.readyState !== ws.OPEN) return flushed();
+          ws.send(data, () => flushed());
+          reads.noteWritten(typeof data === "string" ? Buffer.byteLength(data) : data.length);
         },
       },
       d.opts,
