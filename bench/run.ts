@@ -14,6 +14,7 @@ import {
   type ScenarioResult,
 } from "./lib/report.js";
 import { fairness } from "./scenarios/fairness.js";
+import { mixedModels } from "./scenarios/mixed-models.js";
 import { overhead } from "./scenarios/overhead.js";
 import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
@@ -27,6 +28,7 @@ const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = 
   scale,
   transfer,
   fairness,
+  "mixed-models": mixedModels,
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME...]] [--out FILE] [--profile] [--keep]

@@ -11,14 +11,19 @@ import { jobView } from "./api/job-view.js";
 import { buildServer } from "./api/server.js";
 import { ComfyUIClient } from "./backends/client.js";
 import { BackendMonitor } from "./backends/monitor.js";
+import { WarmModels } from "./backends/warm-models.js";
 import type { Config } from "./config.js";
 import { credentialHeaders } from "./config-auth.js";
+import { DispatchPlanner } from "./core/engine/dispatch-planner.js";
 import { JobEvents } from "./core/engine/events.js";
+import { HostSpeed } from "./core/engine/host-speed.js";
 import { JobManager } from "./core/engine/job-manager.js";
+import { PromptTiming } from "./core/engine/prompt-timing.js";
 import { Scheduler } from "./core/engine/scheduler.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { FileStore } from "./core/storage/file-store.js";
+import { HostSpeedStore } from "./core/storage/host-speed-store.js";
 import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
@@ -98,6 +103,24 @@ export class Orchestrator {
       );
     });
     for (const m of this.monitors) this.scheduler.register(m);
+    const timing = new PromptTiming();
+    for (const m of this.monitors) timing.watch(m);
+    const planner = new DispatchPlanner(
+      this.scheduler,
+      new HostSpeed(new HostSpeedStore(this.db), {
+        defaultLoadMs: config.scheduler.model_load_estimate_s * 1000,
+        defaultRunMsPerUnit: config.scheduler.run_estimate_ms_per_unit,
+      }),
+      timing,
+      new Map(this.monitors.map((m) => [m.id, new WarmModels(m, m.config.model_slots, log)])),
+      (id) => this.store.get(id),
+      (key, limit) => this.store.queue.count(key, limit),
+      {
+        enabled: config.scheduler.policy === "expected_completion",
+        agingMs: config.scheduler.aging_s * 1000,
+      },
+      log,
+    );
     this.jobs = new JobManager(
       this.store,
       this.workflows,
@@ -126,6 +149,7 @@ export class Orchestrator {
         },
       },
       log,
+      planner,
     );
     this.webhooks = new WebhookDispatcher(
       this.store,

@@ -38,6 +38,8 @@ export const BackendConfigSchema = z
     max_inflight: z.number().int().min(1).max(64).optional(),
     /** Tie-breaker between equally loaded hosts; a higher weight is preferred. */
     weight: z.number().positive().default(1),
+    /** Checkpoints the host keeps warm at once (ComfyUI keeps its last prompt's: 1). */
+    model_slots: z.number().int().min(1).max(16).default(1),
     ...BackendCredentialsShape,
   })
   .refine((b) => !credentialsConflict(b), {
@@ -74,6 +76,15 @@ export const ConfigSchema = z.strictObject({
       slow_response_ms: z.number().int().positive().default(2000),
       /** A host's next prompt is sent when its running one is about this close to done (0: at once). */
       next_prompt_lead_ms: z.number().int().min(0).default(250),
+      /** expected_completion: the host that would finish the job first, model loads and speed included;
+       * least_queue: the host with the fewest prompts ahead. */
+      policy: z.enum(["expected_completion", "least_queue"]).default("expected_completion"),
+      /** After waiting this long, a job is no longer passed over for jobs whose model is warm. */
+      aging_s: seconds.default(60),
+      /** A model load's cost assumed on a host until one has been measured there. */
+      model_load_estimate_s: z.number().min(0).default(10),
+      /** A job's run time per unit of work (step × megapixel, or per job) assumed until measured. */
+      run_estimate_ms_per_unit: z.number().positive().default(500),
     })
     .prefault({}),
   jobs: z

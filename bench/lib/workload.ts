@@ -22,12 +22,21 @@ export interface Txt2ImgJob {
   seed: number;
   width: number;
   height: number;
+  /** Checkpoint file (default: the workflow's own). */
+  ckpt?: string;
 }
 
 export function txt2imgManifest(j: Txt2ImgJob) {
   return {
     workflow_id: "txt2img_basic",
-    parameters: { prompt: j.prompt, steps: j.steps, seed: j.seed, width: j.width, height: j.height },
+    parameters: {
+      prompt: j.prompt,
+      steps: j.steps,
+      seed: j.seed,
+      width: j.width,
+      height: j.height,
+      ...(j.ckpt ? { checkpoint: j.ckpt } : {}),
+    },
   };
 }
 
@@ -41,6 +50,7 @@ export function txt2imgGraph(j: Txt2ImgJob): Graph {
   g["6"]!.inputs.text = j.prompt;
   g["7"]!.inputs.text = "blurry, low quality";
   g["9"]!.inputs.filename_prefix = `txt2img_${randomUUID()}`;
+  if (j.ckpt) g["4"]!.inputs.ckpt_name = j.ckpt;
   return g;
 }
 

@@ -127,7 +127,11 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     publicUrl: d.publicUrl,
   });
   await app.register(workflowRoutes, { workflows: d.workflows });
-  await app.register(backendRoutes, { scheduler: d.scheduler, onChange: () => d.jobs.kick() });
+  await app.register(backendRoutes, {
+    scheduler: d.scheduler,
+    onChange: () => d.jobs.kick(),
+    extra: (id) => d.jobs.hostModel(id),
+  });
   await app.register(keyRoutes, { keys: d.access.keys });
   await app.register(healthRoutes, {
     auth: d.access.keys.enabled,

@@ -89,6 +89,17 @@ export class ComfyUIClient {
     return parsed.data;
   }
 
+  /** The last `maxItems` finished prompts, oldest first, as queue items (they carry their graphs). */
+  async recentHistory(maxItems: number, signal?: AbortSignal): Promise<QueueItem[]> {
+    const res = await this.call("GET", `/history?max_items=${maxItems}`, { signal });
+    const body = res.body && typeof res.body === "object" ? (res.body as Record<string, unknown>) : {};
+    return Object.values(body)
+      .map((e) => (e as { prompt?: unknown })?.prompt)
+      .filter((p): p is unknown[] => Array.isArray(p))
+      .map(toQueueItem)
+      .filter((i): i is QueueItem => i !== null);
+  }
+
   async queue(signal?: AbortSignal): Promise<{ running: QueueItem[]; pending: QueueItem[] }> {
     const res = await this.call("GET", "/queue", { signal });
     const q = QueueSchema.safeParse(res.body);

@@ -42,6 +42,8 @@ export interface BackendSnapshot {
   /** devices[0].type: "cuda", "mps", ... or "cpu" for a host without a GPU. */
   device_type: string | null;
   device_name: string | null;
+  /** Everything on the host, running first then pending in order, ours and others' (with their graphs). */
+  items: QueueItem[];
   /** GPU memory; null on a CPU host, whose /system_stats reports system RAM in these fields. */
   vram_total: number | null;
   vram_free: number | null;
@@ -88,6 +90,7 @@ export class BackendMonitor extends EventEmitter {
     running_prompt_id: null,
     device_type: null,
     device_name: null,
+    items: [],
     vram_total: null,
     vram_free: null,
     ram_total: null,
@@ -240,6 +243,7 @@ export class BackendMonitor extends EventEmitter {
         s.queue_pending = queue.pending.length;
       }
       const items = [...queue.running, ...queue.pending];
+      s.items = items;
       s.ours = items.filter((i) => this.opts.isOurs(i));
       s.foreign_queued = items.length - s.ours.length;
       s.prompt_ids = new Set([...queue.running, ...queue.pending].map((i) => i.prompt_id));

@@ -47,13 +47,17 @@ export interface QueueItem {
   number: number;
   prompt_id: string;
   extra_data: Record<string, unknown>;
+  /** The prompt's API graph: what it loads (foreign prompts' too). */
+  prompt: Record<string, unknown> | null;
 }
 
 /** ITEM = [number, prompt_id, prompt, extra_data, outputs_to_execute, ...]: index by position. */
 export function toQueueItem(item: unknown[]): QueueItem | null {
   if (typeof item[1] !== "string") return null;
   const extra = item[3];
+  const prompt = item[2];
   return {
+    prompt: prompt && typeof prompt === "object" ? (prompt as Record<string, unknown>) : null,
     number: typeof item[0] === "number" ? item[0] : 0,
     prompt_id: item[1],
     extra_data: extra && typeof extra === "object" ? (extra as Record<string, unknown>) : {},

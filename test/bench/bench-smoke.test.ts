@@ -15,6 +15,7 @@ const SCENARIOS = [
   "4 Scale",
   "5 Transfer",
   "6 Fairness",
+  "7 Mixed models",
 ];
 
 describe("bench --quick", () => {

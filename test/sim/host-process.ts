@@ -57,6 +57,8 @@ export interface SimRuntime {
   setFault(f: Fault): void;
   clearFaults(): void;
   setVramFree(bytes: number): void;
+  /** POST /free {"unload_models": true}: nothing stays warm. */
+  unloadModels(): void;
   addForeignPrompts(n: number, stepsEach?: number): void;
   /** Crash now (state lost) and listen again after `ms`. */
   crashThenRestart(ms: number): void;

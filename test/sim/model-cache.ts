@@ -40,6 +40,10 @@ export class ModelCache {
     }
   }
 
+  clear(): void {
+    this.warm.length = 0;
+  }
+
   heldBytes(): number {
     return this.warm.length * this.o.modelBytes;
   }

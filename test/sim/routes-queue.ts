@@ -50,7 +50,12 @@ export function queueRoutes(rt: SimRuntime): Route[] {
     route("POST", "/free", async (req, res) => {
       const body = asObject(await readJson(req));
       // free_memory resets the executor, caches included (applied before the next prompt in ComfyUI).
-      if (body.free_memory === true) rt.process().cache.clear();
+      // Either flag unloads models: ComfyUI when its worker is next idle, the simulator at once; it drops the
+      // cached loader outputs too, so the next prompt's loader runs and pays the load (see README).
+      if (body.free_memory === true || body.unload_models === true) {
+        rt.process().cache.clear();
+        rt.unloadModels();
+      }
       sendStatus(res, 200);
     }),
 

@@ -2,7 +2,7 @@
 // bound how many stay warm; a restart forgets them all. Only stats and /system_stats show it, as on ComfyUI.
 import { afterEach, describe, expect, it } from "vitest";
 import { txt2imgGraph } from "./graphs.js";
-import { connectWs, getJson, queuePrompt, type WsRecorder } from "./sim-client.js";
+import { connectWs, getJson, postJson, queuePrompt, type WsRecorder } from "./sim-client.js";
 import { type Simulator, startSimulator } from "./simulator.js";
 
 const GB = 1024 ** 3;
@@ -40,6 +40,10 @@ describe("simulator: model loads", () => {
     await run(A);
     expect(sim!.stats.modelLoads).toBe(3);
     expect(await vramFree()).toBe(idle - 3 * GB);
+    await postJson(sim!.url, "/free", { unload_models: true });
+    expect(await vramFree()).toBe(idle);
+    await run(A);
+    expect(sim!.stats.modelLoads).toBe(4);
   });
 
   it("keeps two checkpoints warm with two slots, and none after a restart", async () => {

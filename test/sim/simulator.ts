@@ -331,6 +331,10 @@ class SimulatorImpl implements Simulator, SimRuntime {
     this.checkpoints = [...names];
   }
 
+  unloadModels(): void {
+    this.models?.clear();
+  }
+
   addForeignPrompts(n: number, stepsEach = 5): void {
     const proc = this.process();
     const ckpt = this.env().checkpoints[0];

@@ -9,10 +9,11 @@ const TAGS = ["backends"];
 
 export async function backendRoutes(
   fastify: FastifyInstance,
-  o: { scheduler: Scheduler; onChange: () => void },
+  o: { scheduler: Scheduler; onChange: () => void; extra: (id: string) => Record<string, unknown> },
 ): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const describe = (m: Parameters<Scheduler["describe"]>[0]) => o.scheduler.describe(m) as Backend;
+  const describe = (m: Parameters<Scheduler["describe"]>[0]) =>
+    ({ ...o.scheduler.describe(m), ...o.extra(m.id) }) as Backend;
   app.get(
     "/api/backends",
     {

@@ -149,11 +149,15 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
     async (req) => {
       const { id } = req.params;
       const job = o.jobs.get(id);
-      return jobView(job, base(req), {
-        attempts: o.jobs.attempts(id),
-        graph: req.query.include?.split(",").includes("graph"),
-        webhook: o.webhooks.statusOf(job),
-      });
+      const scheduling = o.jobs.waitingReason(job);
+      return {
+        ...jobView(job, base(req), {
+          attempts: o.jobs.attempts(id),
+          graph: req.query.include?.split(",").includes("graph"),
+          webhook: o.webhooks.statusOf(job),
+        }),
+        ...(scheduling ? { scheduling } : {}),
+      };
     },
   );
 

@@ -97,6 +97,26 @@ export const BackendSchema = z
     avg_job_s: z.number().nullable(),
     last_seen: z.string().nullable(),
     last_error: z.string().nullable(),
+    model_slots: count().meta({ description: "Checkpoints the host keeps warm (config `model_slots`)" }),
+    warm_models: z
+      .array(z.string())
+      .meta({ description: "Model files believed warm there, most recent first (from /queue and /history)" }),
+    speed: z
+      .array(
+        z.looseObject({
+          workflow_id: z.string(),
+          unit: z.enum(["step_mp", "job"]).meta({ description: "A sampler step over a megapixel, or a job" }),
+          run_ms_per_unit: z
+            .number()
+            .nullable()
+            .meta({ description: "EWMA of run time per unit, load excluded" }),
+          run_samples: count(),
+          load_ms: z.number().nullable().meta({ description: "EWMA of the time a model load added" }),
+          load_samples: count(),
+          updated_at: z.string(),
+        }),
+      )
+      .meta({ description: "Learned speed per workflow (survives restarts)" }),
   })
   .meta({ id: "Backend" });
 export type Backend = z.infer<typeof BackendSchema>;

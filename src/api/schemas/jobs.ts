@@ -148,6 +148,22 @@ export const JobViewSchema = z
     finished_at: iso().nullable(),
     webhook: WebhookStatusSchema.optional(),
     graph: z.record(z.string(), z.unknown()).optional().meta({ description: "With `?include=graph`" }),
+    scheduling: z
+      .looseObject({
+        reason: z.string().meta({ description: "Why the job waits, e.g. for a host with its model warm" }),
+        backend_id: z.string().nullable().meta({ description: "The host it waits for" }),
+        estimates: z.array(
+          z.looseObject({
+            backend_id: z.string(),
+            expected_s: z.number().meta({ description: "Wait + load + run" }),
+            wait_s: z.number(),
+            load_s: z.number(),
+            run_s: z.number(),
+          }),
+        ),
+      })
+      .optional()
+      .meta({ description: "Queued jobs only: where the scheduler expects it to finish first" }),
   })
   .meta({ id: "Job", description: "A job's state, progress, outputs and attempts" });
 export type JobView = z.infer<typeof JobViewSchema>;

@@ -14,6 +14,7 @@ import type { QueueHead } from "../storage/queue-index.js";
 import type { StorageHealth } from "../storage/storage-health.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
+import type { DispatchPlanner } from "./dispatch-planner.js";
 import { byAge, byPriority, DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
 import type { JobEvents } from "./events.js";
 import { byLeastRecentService, ServiceLedger } from "./fair-share.js";
@@ -74,13 +75,16 @@ export class JobManager {
     readonly events: JobEvents,
     private readonly opts: JobManagerOptions,
     private readonly log: Logger,
+    /** The expected-completion policy; without it, each job takes the least loaded host with room. */
+    private readonly planner: DispatchPlanner | null = null,
   ) {
     this.progress = new LiveProgress(store, (err) => opts.storage.report(err));
-    this.queue = new DispatchQueue(store.queue, (head) => this.groupSpec(head), [
-      byPriority,
-      byLeastRecentService(this.service),
-      byAge,
-    ]);
+    const order = [byPriority, byLeastRecentService(this.service), byAge];
+    this.queue = new DispatchQueue(
+      store.queue,
+      (head) => this.groupSpec(head),
+      planner?.enabled ? planner.ordering(order) : order,
+    );
     this.quota = new OwnerQuota(store);
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
@@ -248,8 +252,12 @@ export class JobManager {
   }
 
   private dispatchFree(): void {
+    const planner = this.planner?.enabled ? this.planner : null;
     for (let round = 0; round < DISPATCH_ROUNDS && !this.stopping && this.scheduler.hasFreeSlot(); round++) {
-      const next = this.queue.next((g) => this.scheduler.select(g.requirements, g.options));
+      planner?.beginRound();
+      const next = this.queue.next((g) =>
+        planner ? planner.place(g) : this.scheduler.select(g.requirements, g.options),
+      );
       if (!next) return;
       this.queue.taken(next.group.key);
       const job = this.store.get(next.group.head.id);
@@ -261,6 +269,17 @@ export class JobManager {
   private groupSpec(head: QueueHead): GroupSpec | null {
     const needs = this.store.queue.needs(head.id);
     return needs && { requirements: requirementsOf(needs), options: this.hints.get(head.id) ?? {} };
+  }
+
+  /** Why a queued job waits, for GET /api/job/:id (null once it has left the queue). */
+  waitingReason(job: Job) {
+    if (!this.planner || job.status !== "queued") return null;
+    return this.planner.explain(job, requirementsOf(job), this.hints.get(job.id));
+  }
+
+  /** What a host has warm and how fast it has been, for /api/backends. */
+  hostModel(backendId: string): Record<string, unknown> {
+    return this.planner?.describe(backendId) ?? {};
   }
 
   private startAttempt(job: Job, m: BackendMonitor): boolean {
@@ -297,6 +316,7 @@ export class JobManager {
 
   private run(job: Job, m: BackendMonitor, resume: boolean, deadline: number): void {
     const started = Date.now();
+    this.planner?.started(job, m);
     const attempt = new Attempt(job, m, deadline, {
       instanceId: this.opts.instanceId,
       files: this.files,
@@ -359,6 +379,7 @@ export class JobManager {
   private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
     this.active.delete(job.id);
     this.progress.forget(job.id);
+    this.planner?.ended(job.id, m.id);
     this.scheduler.release(
       m.id,
       job.id,

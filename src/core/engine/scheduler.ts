@@ -103,18 +103,29 @@ export class Scheduler {
 
   /** Why a host cannot take this job right now, or null if it can. */
   reason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
+    return this.roomReason(m) ?? this.waitReason(m, req, o);
+  }
+
+  /** Why a host could not take this job even once it has room (null: it could). */
+  waitReason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
     const rt = this.runtime.get(m.id)!;
     if (!rt.enabled) return "disabled";
     if (rt.draining) return "draining";
     if (m.snapshot.state !== "online") return m.snapshot.state;
     if (o.exclude?.has(m.id)) return "failed this job before";
-    if (rt.inflight.size >= this.maxInflight(m)) return "full";
-    if (m.snapshot.interrupting.size > 0) return "finishing an interrupted prompt";
-    if (!this.slotOpen(m, rt)) return "running prompt not near its end";
     if (o.minFreeVramBytes !== undefined && (m.snapshot.vram_free ?? 0) <= o.minFreeVramBytes) {
       return "not enough free VRAM";
     }
     return this.staticReason(m, req);
+  }
+
+  /** Why a host has no room for another prompt now (null: it has). */
+  roomReason(m: BackendMonitor): string | null {
+    const rt = this.runtime.get(m.id)!;
+    if (rt.inflight.size >= this.maxInflight(m)) return "full";
+    if (m.snapshot.interrupting.size > 0) return "finishing an interrupted prompt";
+    if (!this.slotOpen(m, rt)) return "running prompt not near its end";
+    return null;
   }
 
   /**

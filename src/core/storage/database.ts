@@ -103,6 +103,18 @@ const MIGRATIONS: string[] = [
      expires_at TEXT,
      revoked_at TEXT
    );`,
+  // Learned speed per host and workflow (EWMA): run time per unit of work, and the model-load part apart.
+  `CREATE TABLE host_speed (
+     backend_id TEXT NOT NULL,
+     workflow_id TEXT NOT NULL,
+     unit TEXT NOT NULL DEFAULT 'job',
+     run_ms_per_unit REAL,
+     run_samples INTEGER NOT NULL DEFAULT 0,
+     load_ms REAL,
+     load_samples INTEGER NOT NULL DEFAULT 0,
+     updated_at TEXT NOT NULL,
+     PRIMARY KEY (backend_id, workflow_id)
+   );`,
 ];
 
 export function openDatabase(file: string): Database.Database {

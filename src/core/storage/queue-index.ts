@@ -30,6 +30,8 @@ export class QueueIndex {
           FROM k WHERE k.key IS NOT NULL)
         SELECT key FROM k WHERE key IS NOT NULL`),
       keyOf: db.prepare("SELECT queue_key FROM jobs WHERE id = ?"),
+      count: db.prepare(`SELECT COUNT(*) AS n FROM (SELECT 1 FROM jobs
+        WHERE status = 'queued' AND queue_key = ? LIMIT ?)`),
       setKey: db.prepare("UPDATE jobs SET queue_key = ? WHERE id = ?"),
       needs: db.prepare("SELECT graph, requires, min_vram_gb FROM jobs WHERE id = ?"),
       unkeyed: db.prepare(`SELECT id FROM jobs
@@ -43,6 +45,11 @@ export class QueueIndex {
 
   keys(): string[] {
     return (this.stmts.keys.all() as { key: string }[]).map((r) => r.key);
+  }
+
+  /** How many jobs wait in one group, counting at most `limit` (a bounded index range). */
+  count(key: string, limit: number): number {
+    return (this.stmts.count.get(key, limit) as { n: number }).n;
   }
 
   keyOf(id: string): string | null {
