@@ -22,7 +22,7 @@ describe("bench --quick", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "bench-smoke-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("runs every scenario, exits 0 and prints the table", { timeout: 200_000 }, async () => {
+  it("runs every scenario, exits 0 and prints the table", { timeout: 300_000 }, async () => {
     const out = path.join(dir, "report.md");
     const child = spawn(
       process.execPath,
