@@ -110,6 +110,9 @@ export class Orchestrator {
       new HostSpeed(new HostSpeedStore(this.db), {
         defaultLoadMs: config.scheduler.model_load_estimate_s * 1000,
         defaultRunMsPerUnit: config.scheduler.run_estimate_ms_per_unit,
+        onSaveError: (err) => {
+          if (!this.storage.report(err)) log.warn({ err }, "could not store a host speed sample");
+        },
       }),
       timing,
       new Map(this.monitors.map((m) => [m.id, new WarmModels(m, m.config.model_slots, log)])),

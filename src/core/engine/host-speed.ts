@@ -10,6 +10,8 @@ const ALPHA = 0.3;
 export interface HostSpeedOptions {
   defaultLoadMs: number;
   defaultRunMsPerUnit: number;
+  /** A sample that could not be stored (database locked, disk full): it stays in memory meanwhile. */
+  onSaveError: (err: unknown) => void;
 }
 
 export class HostSpeed {
@@ -109,7 +111,12 @@ export class HostSpeed {
 
   private save(r: SpeedRecord): void {
     r.updated_at = new Date().toISOString();
-    this.store.save(r);
+    try {
+      this.store.save(r);
+    } catch (err) {
+      // Runs from a host's event stream: a storage fault must not escape, and the next sample saves it.
+      this.opts.onSaveError(err);
+    }
   }
 }
 
