@@ -84,6 +84,11 @@ export function HostCard({ backend: b, jobs, onChanged }) {
       <div><dt>avg time</dt><dd>${seconds(b.avg_job_s)}</dd></div>
     </dl>
     <${VramBar} total=${b.vram_total} free=${b.vram_free} b=${b} />
+    ${
+      b.warm_models?.length
+        ? html`<div class="muted warm" title=${b.warm_models.join("\n")}>warm: ${b.warm_models.slice(0, 2).join(", ")}${b.warm_models.length > 2 ? ` +${b.warm_models.length - 2}` : ""}</div>`
+        : null
+    }
     <footer class="actions">
       <button onClick=${() => act("drain")} disabled=${busy || draining || !b.enabled}>Drain</button>
       <button onClick=${() => act("enable")} disabled=${busy || (b.enabled && !draining)}>Enable</button>

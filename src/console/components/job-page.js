@@ -85,6 +85,7 @@ export function JobPage({ id }) {
       />
       <span class="muted current-node">${running && p?.node_title ? p.node_title : ""}</span>
     </div>
+    ${job.status === "queued" && job.scheduling?.reason ? html`<p class="muted waiting">waiting: ${job.scheduling.reason}</p>` : null}
     <${JobError} error=${job.error} />
     <dl class="facts">
       <div><dt>host</dt><dd>${job.backend_id ?? "—"}</dd></div>
