@@ -29,12 +29,15 @@ export async function runThroughOrchestrator(o: {
       o.hosts.map((h) => h.name),
     );
     const t0 = performance.now();
+    // A reused database holds earlier runs' jobs too: only this run's count.
+    const submitted = new Set<string>();
     let next = 0;
     const submitter = async () => {
       for (let i = next++; i < o.manifests.length; i = next++) {
-        const r = await postJson(`${orch.url}/api/job`, o.manifests[i]);
+        const r = await postJson<{ job_id: string }>(`${orch.url}/api/job`, o.manifests[i]);
         if (r.status !== 202)
           throw new Error(`submit failed: ${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        submitted.add(r.body.job_id);
       }
     };
     await Promise.all(Array.from({ length: 4 }, submitter));
@@ -53,11 +56,12 @@ export async function runThroughOrchestrator(o: {
     do {
       const page: {
         body: {
-          jobs: { status: string; prompt_id: string | null; outputs: unknown[] }[];
+          jobs: { job_id: string; status: string; prompt_id: string | null; outputs: unknown[] }[];
           next_cursor: string | null;
         };
       } = await getJson(`${orch.url}/api/jobs?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
       for (const j of page.body.jobs) {
+        if (!submitted.has(j.job_id)) continue;
         if (j.status !== "completed" || j.outputs.length === 0) failures++;
         if (j.prompt_id) promptIds.add(j.prompt_id);
       }
