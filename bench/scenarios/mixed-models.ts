@@ -2,7 +2,8 @@
 // pay a load (about 3× a job's run time on a 1× host) to switch; jobs over three checkpoints, shuffled with a
 // fixed seed, then a run where one checkpoint is 80 % of the jobs. Five dispatchers on the same hosts, each
 // starting with nothing warm: Orchestrator (expected_completion, least_queue), ComfyPool, round-robin, and
-// SwarmUI's rule (a free host with the model loaded, else the first free host).
+// SwarmUI's rule (a free host with the model loaded, else the first free host). While tuning, MIXED_ONLY=
+// "name;name" runs only those dispatchers (names as in the table).
 import { runComfyPool } from "../baselines/comfy-pool.js";
 import { runPreferLoaded } from "../baselines/prefer-loaded.js";
 import { type DispatchRun, runRoundRobin } from "../baselines/round-robin.js";
