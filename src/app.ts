@@ -33,6 +33,9 @@ import { WebhookStore } from "./core/storage/webhook-store.js";
 import { WorkflowStorage } from "./core/storage/workflow-storage.js";
 import { WebhookDispatcher } from "./core/webhooks/webhook-dispatcher.js";
 import { WebhookPolicy } from "./core/webhooks/webhook-policy.js";
+import { FleetMetrics } from "./metrics/fleet-metrics.js";
+import { JobMetrics } from "./metrics/job-metrics.js";
+import { Metrics } from "./metrics/metrics.js";
 
 export const VERSION: string = JSON.parse(
   readFileSync(new URL("../package.json", import.meta.url), "utf8"),
@@ -55,6 +58,8 @@ export class Orchestrator {
   readonly webhooks: WebhookDispatcher;
   readonly retention: OutputRetention;
   readonly keys: KeyRegistry;
+  readonly metrics = new Metrics();
+  private readonly jobMetrics: JobMetrics;
   private server: FastifyInstance | null = null;
   private readonly draining = new AbortController();
   private stopped = false;
@@ -165,6 +170,7 @@ export class Orchestrator {
         backoffS: config.webhooks.backoff_s,
         timeoutS: config.webhooks.timeout_s,
         userAgent: `orchestrator/${VERSION}`,
+        onResult: (result) => this.metrics.webhookDeliveries.inc({ result }),
       },
       log,
     );
@@ -177,10 +183,16 @@ export class Orchestrator {
       },
       log,
     );
+    this.jobMetrics = new JobMetrics(this.db, this.events, this.metrics);
+    new FleetMetrics(this.scheduler, this.metrics);
+    this.jobs.observer = {
+      promptSent: (backend, seconds) => this.metrics.dispatchLatency.observe({ backend }, seconds),
+    };
   }
 
   /** Loads workflows, connects to backends, re-attaches to running jobs, then listens. */
   async start(): Promise<{ url: string }> {
+    this.jobMetrics.start();
     this.workflows.start({ watch: true });
     for (const m of this.monitors) m.start();
     this.jobs.start();
@@ -204,9 +216,16 @@ export class Orchestrator {
         pingIntervalMs: this.config.events.ping_interval_s * 1000,
         coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
         maxBytes: this.config.events.max_buffer_kb * 1024,
+        stats: {
+          opened: (transport) => this.metrics.eventSubscribers.inc({ transport }),
+          closed: (transport) => this.metrics.eventSubscribers.dec({ transport }),
+          coalesced: () => this.metrics.eventFramesCoalesced.inc(),
+          dropped: () => this.metrics.eventClientsDropped.inc(),
+        },
       },
       access: { keys: this.keys, limiter: new RateLimiter(), ownerOf: (id) => this.store.ownerOf(id) },
       corsOrigins: this.config.server.cors_origins,
+      metrics: this.metrics,
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
     const base = this.webhookBaseUrl();
@@ -237,6 +256,7 @@ export class Orchestrator {
     await this.server?.close();
     clearTimeout(cut);
     await this.jobs.stop();
+    this.jobMetrics.stop();
     await this.webhooks.stop();
     await this.retention.stop();
     await Promise.all(this.monitors.map((m) => m.stop()));

@@ -65,6 +65,14 @@ export const ConfigSchema = z.strictObject({
   workflows_dir: z.string().min(1).optional(),
   log_dir: z.string().min(1).default("./logs"),
   log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** log_dir files: a new one past size_mb and/or each day (hour); only the newest `keep` rotated ones stay. */
+  log_rotation: z
+    .strictObject({
+      size_mb: z.number().min(0).default(100),
+      frequency: z.enum(["daily", "hourly", "none"]).default("daily"),
+      keep: z.number().int().min(1).max(1000).default(14),
+    })
+    .prefault({}),
   database_path: z.string().min(1).default("./data/orchestrator.db"),
   scheduler: z
     .strictObject({

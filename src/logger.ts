@@ -1,23 +1,28 @@
-// Structured JSON logs to stdout and to log_dir/orchestrator.log.
+// Structured JSON logs to stdout and to rotated files in log_dir (see log-rotation.ts).
 import { mkdirSync } from "node:fs";
-import path from "node:path";
 import pino, { type Logger } from "pino";
+import { type LogRotation, rotatingLogFile } from "./log-rotation.js";
 
-export function createLogger(opts: { level: string; logDir: string | null; stdout?: boolean }): Logger {
+const NO_ROTATION: LogRotation = { size_mb: 0, frequency: "none", keep: 10 };
+
+export function createLogger(opts: {
+  level: string;
+  logDir: string | null;
+  stdout?: boolean;
+  rotation?: LogRotation;
+}): Logger {
   const streams: pino.StreamEntry[] = [];
+  // The logger's own level filters; streams take all it lets through, so a reload can change the level live.
+  const level: pino.Level = "trace";
   // Asynchronous like the file: writes to a pipe are synchronous in Node on Linux, and a slow reader of
   // stdout must never stall the event loop that runs the jobs. main.ts flushes before exiting.
   if (opts.stdout !== false) {
-    streams.push({ stream: pino.destination({ dest: 1, sync: false }), level: opts.level as pino.Level });
+    streams.push({ stream: pino.destination({ dest: 1, sync: false }), level });
   }
   if (opts.logDir) {
     mkdirSync(opts.logDir, { recursive: true });
-    const file = pino.destination({
-      dest: path.join(opts.logDir, "orchestrator.log"),
-      mkdir: true,
-      sync: false,
-    });
-    streams.push({ stream: file, level: opts.level as pino.Level });
+    const file = rotatingLogFile(opts.logDir, opts.rotation ?? NO_ROTATION);
+    streams.push({ stream: file, level });
   }
   return pino(
     {

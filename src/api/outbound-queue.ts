@@ -21,6 +21,15 @@ export interface QueueLimits {
   coalesceBytes: number;
   /** Above this many unsent bytes (ours plus the socket's), the consumer is cut off. */
   maxBytes: number;
+  /** Counts for the metrics endpoint. */
+  stats?: StreamStats;
+}
+
+export interface StreamStats {
+  opened(transport: "ws" | "sse"): void;
+  closed(transport: "ws" | "sse"): void;
+  coalesced(): void;
+  dropped(): void;
 }
 
 interface Entry {
@@ -65,6 +74,7 @@ export class OutboundQueue {
       // Dropped in place and the newer one appended, so messages still leave in seq order.
       old.dropped = true;
       this.bytes -= old.bytes;
+      this.limits.stats?.coalesced();
     }
     this.enqueue(data, key);
   }
@@ -109,6 +119,7 @@ export class OutboundQueue {
     const unsent = this.bytes + this.sink.buffered();
     if (!this.closed && unsent > this.limits.maxBytes) {
       this.close();
+      this.limits.stats?.dropped();
       this.onOverflow(unsent);
     }
   }

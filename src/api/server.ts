@@ -15,16 +15,19 @@ import { corsOptions } from "./auth/cors-options.js";
 import { redactUrl } from "./auth/credentials.js";
 import { installRequestChecks, onClientError } from "./client-errors.js";
 import { refuseWhileDraining } from "./draining.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
 import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
 import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
+import { installRequestContext, REQUEST_ID_LOG_LABEL, requestIdOptions } from "./request-context.js";
 import { backendRoutes } from "./routes/backends.js";
 import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
+import { metricsRoutes } from "./routes/metrics.js";
 import { workflowRoutes } from "./routes/workflows.js";
 
 export interface ServerDeps {
@@ -51,13 +54,18 @@ export interface ServerDeps {
   access: AccessDeps;
   /** server.cors_origins; empty: no CORS headers at all. */
   corsOrigins: string[];
+  /** Prometheus metrics; GET /metrics is served when set. */
+  metrics?: Metrics;
 }
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: d.log as unknown as FastifyBaseLogger,
     // Per-request info lines would drown the job events; requests are logged at debug by the hook below.
-    logController: new LogController({ disableRequestLogging: true }),
+    logController: new LogController({
+      disableRequestLogging: true,
+      requestIdLogLabel: REQUEST_ID_LOG_LABEL,
+    }),
     bodyLimit: d.bodyLimitBytes,
     // Output filenames carry a job id and a prefix; the default of 100 would answer long ones with a 414.
     routerOptions: { maxParamLength: 1000 },
@@ -73,6 +81,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     forceCloseConnections: "idle",
     // Our draining hook answers in the documented shape instead, from the moment shutdown begins.
     return503OnClosing: false,
+    ...requestIdOptions,
   });
   installErrorHandler(app, (err) => d.storage?.toAppError(err) ?? null);
   installRequestChecks(app);
@@ -80,6 +89,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   // Route schemas are zod: requests are validated and responses encoded by their route's schemas.
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  installRequestContext(app, d.metrics);
   app.addHook("onResponse", async (req, reply) => {
     req.log.debug(
       {
@@ -133,6 +143,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     extra: (id) => d.jobs.hostModel(id),
   });
   await app.register(keyRoutes, { keys: d.access.keys });
+  if (d.metrics) await app.register(metricsRoutes, { metrics: d.metrics });
   await app.register(healthRoutes, {
     auth: d.access.keys.enabled,
     storage: d.storage,

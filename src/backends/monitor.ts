@@ -107,6 +107,8 @@ export class BackendMonitor extends EventEmitter {
   /** When the last WS `status` arrived: a poll that started before it must not overwrite its counts. */
   private lastStatusAt = 0;
   private failures = 0;
+  /** Failed polls since this monitor started (exported as a metric). */
+  pollErrors = 0;
   private ws: WebSocket | null = null;
   private pollTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
@@ -266,6 +268,7 @@ export class BackendMonitor extends EventEmitter {
     } catch (err) {
       if (this.stopped) return;
       this.failures++;
+      this.pollErrors++;
       // A host that was never reachable stays `offline` without a state change: say so once, not per poll.
       if (this.failures === 1 && this.snapshot.last_seen === null) {
         this.log.warn({ backend_id: this.id, err: (err as Error).message }, "backend unreachable");

@@ -81,6 +81,7 @@ export async function startOrchestrator(c: TestConfig): Promise<RunningOrchestra
   const log = createLogger({
     level: config.log_level,
     logDir: config.log_dir,
+    rotation: config.log_rotation,
     stdout: process.env.TEST_LOG_LEVEL !== undefined,
   });
   const app = new Orchestrator(config, log);

@@ -30,9 +30,13 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
   const app = fastify.withTypeProvider<ZodTypeProvider>();
   const fanout = new EventFanout(o.jobs.events, o.log);
   const open = new Set<{ shutdown(): void }>();
-  const track = (s: { shutdown(): void }, closed: NodeJS.EventEmitter) => {
+  const track = (s: { shutdown(): void }, closed: NodeJS.EventEmitter, transport: "ws" | "sse") => {
     open.add(s);
-    closed.once("close", () => open.delete(s));
+    o.stream.stats?.opened(transport);
+    closed.once("close", () => {
+      open.delete(s);
+      o.stream.stats?.closed(transport);
+    });
   };
 
   // Long-lived streams would otherwise hold fastify.close() open until each client hangs up.
@@ -87,7 +91,7 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
         },
         ownerOf: (id) => o.access.ownerOf(id),
       });
-      track(session, socket);
+      track(session, socket, "ws");
     },
   });
 
@@ -123,7 +127,7 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
       opts: o.stream,
       log: o.log,
     });
-    track(stream, reply.raw);
+    track(stream, reply.raw, "sse");
     stream.start();
   });
 }

@@ -39,6 +39,8 @@ export interface AttemptHooks {
   onPromptId(promptId: string): void;
   /** The preview method to ask the host for (extra_data.preview_method), or null for none. */
   previewMethod?(): string | null;
+  /** The host accepted the prompt (not called when re-attaching after a restart). */
+  onPromptSent?(): void;
 }
 
 export class Attempt {
@@ -147,6 +149,7 @@ export class Attempt {
         this.hooks.onPromptId(res.prompt_id);
       }
       this.log.info({ prompt_id: this.promptId }, "prompt queued on backend");
+      this.hooks.onPromptSent?.();
     } catch (err) {
       if (this.finished) return;
       if (err instanceof BackendError && err.kind === "rejected") {

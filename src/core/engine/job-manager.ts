@@ -66,6 +66,7 @@ export class JobManager {
   private tick: NodeJS.Timeout | null = null;
   private kickPending = false;
   private stopping = false;
+  observer: EngineObserver = {};
 
   constructor(
     private readonly store: JobStore,
@@ -310,11 +311,12 @@ export class JobManager {
       prompt_id: promptId,
       attempt,
     };
-    this.run(running, m, false, Date.now() + job.timeout_s * 1000);
+    const readyAt = Math.max(this.scheduler.slotFreedAt(m.id), Date.parse(job.updated_at) || 0);
+    this.run(running, m, false, Date.now() + job.timeout_s * 1000, readyAt);
     return true;
   }
 
-  private run(job: Job, m: BackendMonitor, resume: boolean, deadline: number): void {
+  private run(job: Job, m: BackendMonitor, resume: boolean, deadline: number, readyAt?: number): void {
     const started = Date.now();
     this.planner?.started(job, m);
     const attempt = new Attempt(job, m, deadline, {
@@ -347,6 +349,9 @@ export class JobManager {
       },
       onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
       previewMethod: () => this.previewMethod(job.id),
+      onPromptSent: () => {
+        if (readyAt !== undefined) this.observer.promptSent?.(m.id, (Date.now() - readyAt) / 1000);
+      },
     });
     const done = attempt
       .run(resume)
@@ -559,3 +564,9 @@ export class JobManager {
 }
 
 const now = () => new Date().toISOString();
+
+/** What the engine reports to outside observers (metrics), without knowing who listens. */
+export interface EngineObserver {
+  /** `seconds`: from the host's slot being free for the job (slot freed or job queued, the later) to the host accepting the prompt. */
+  promptSent?(backendId: string, seconds: number): void;
+}

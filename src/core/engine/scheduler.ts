@@ -9,6 +9,8 @@ interface Runtime {
   enabled: boolean;
   draining: boolean;
   inflight: Set<string>;
+  /** When a slot last freed up (or the host joined): the start of the dispatch latency metric. */
+  freedAt: number;
   completed: number;
   failed: number;
   totalSeconds: number;
@@ -37,6 +39,7 @@ export class Scheduler {
       enabled: monitor.config.enabled,
       draining: false,
       inflight: new Set(),
+      freedAt: Date.now(),
       completed: 0,
       failed: 0,
       totalSeconds: 0,
@@ -188,11 +191,17 @@ export class Scheduler {
 
   release(backendId: string, jobId: string, outcome?: { ok: boolean; seconds: number }): void {
     const rt = this.runtime.get(backendId);
-    if (!rt?.inflight.delete(jobId) || !outcome) return;
+    if (!rt?.inflight.delete(jobId)) return;
+    rt.freedAt = Date.now();
+    if (!outcome) return;
     if (outcome.ok) {
       rt.completed++;
       rt.totalSeconds += outcome.seconds;
     } else rt.failed++;
+  }
+
+  slotFreedAt(backendId: string): number {
+    return this.runtime.get(backendId)?.freedAt ?? 0;
   }
 
   inflight(backendId: string): number {

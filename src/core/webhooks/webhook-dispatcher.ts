@@ -16,6 +16,8 @@ export interface WebhookOptions {
   backoffS: number;
   timeoutS: number;
   userAgent: string;
+  /** Each attempt's result, for the metrics endpoint. */
+  onResult?: (result: "delivered" | "retry" | "failed") => void;
 }
 
 /** What `GET /api/job/:id` shows under `webhook`. */
@@ -193,6 +195,7 @@ export class WebhookDispatcher {
     const fields = { job_id: d.job_id, delivery_id: d.id, url: d.url, attempt };
     if (r.ok) {
       this.store.markDelivered(d.id, r.status);
+      this.opts.onResult?.("delivered");
       this.log.info({ ...fields, http_status: r.status }, "webhook delivered");
       return;
     }
@@ -207,6 +210,7 @@ export class WebhookDispatcher {
     }
     if (attempt >= this.opts.maxAttempts) {
       this.store.markFailure(d.id, { httpStatus: r.status, error: r.error, retryAt: null });
+      this.opts.onResult?.("failed");
       this.log.warn({ ...fields, http_status: r.status, error: r.error }, "webhook delivery failed for good");
       return;
     }
@@ -214,6 +218,7 @@ export class WebhookDispatcher {
     const base = Math.min(this.opts.backoffS * 1000 * 2 ** (attempt - 1), MAX_DELAY_MS);
     const retryAt = iso(Date.now() + base * (0.75 + Math.random() * 0.5));
     this.store.markFailure(d.id, { httpStatus: r.status, error: r.error, retryAt });
+    this.opts.onResult?.("retry");
     this.log.info(
       { ...fields, http_status: r.status, error: r.error, next_attempt_at: retryAt },
       "webhook attempt failed",
