@@ -9,17 +9,19 @@ import { KeyRegistry } from "./api/auth/key-registry.js";
 import { RateLimiter } from "./api/auth/rate-limiter.js";
 import { jobView } from "./api/job-view.js";
 import { buildServer } from "./api/server.js";
-import { ComfyUIClient } from "./backends/client.js";
-import { BackendMonitor } from "./backends/monitor.js";
+import type { BackendMonitor } from "./backends/monitor.js";
 import { WarmModels } from "./backends/warm-models.js";
 import type { Config } from "./config.js";
-import { credentialHeaders } from "./config-auth.js";
 import { DispatchPlanner } from "./core/engine/dispatch-planner.js";
 import { JobEvents } from "./core/engine/events.js";
 import { HostSpeed } from "./core/engine/host-speed.js";
 import { JobManager } from "./core/engine/job-manager.js";
 import { PromptTiming } from "./core/engine/prompt-timing.js";
 import { Scheduler } from "./core/engine/scheduler.js";
+import { BackendStore } from "./core/fleet/backend-store.js";
+import { ConfigReloader } from "./core/fleet/config-reload.js";
+import { Fleet } from "./core/fleet/fleet.js";
+import { monitorFactory } from "./core/fleet/monitor-factory.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { FileStore } from "./core/storage/file-store.js";
@@ -54,7 +56,8 @@ export class Orchestrator {
   readonly files: FileStore;
   readonly events = new JobEvents();
   readonly jobs: JobManager;
-  readonly monitors: BackendMonitor[];
+  readonly fleet: Fleet;
+  readonly reloader: ConfigReloader;
   readonly webhooks: WebhookDispatcher;
   readonly retention: OutputRetention;
   readonly keys: KeyRegistry;
@@ -67,6 +70,8 @@ export class Orchestrator {
   constructor(
     readonly config: Config,
     readonly log: Logger,
+    /** The file `config` came from, re-read on SIGHUP and POST /api/admin/reload. */
+    configFile: string | null = null,
   ) {
     this.lock = acquireInstanceLock(config.database_path);
     try {
@@ -82,34 +87,13 @@ export class Orchestrator {
     this.workflows = new WorkflowStorage(config.workflows_dir!, log);
     this.files = new FileStore(config.data_dir);
     this.scheduler = new Scheduler(config.scheduler.max_inflight, log);
-    this.monitors = config.backends.map((b) => {
-      const scheme = b.tls ? "https" : "http";
-      const client = new ComfyUIClient({
-        baseUrl: `${scheme}://${b.host.includes(":") ? `[${b.host}]` : b.host}:${b.port}`,
-        requestTimeoutMs: config.http.request_timeout_s * 1000,
-        transferTimeoutMs: config.http.transfer_timeout_s * 1000,
-        headers: credentialHeaders(b),
-      });
-      // Kept across restarts: reconnecting with the same client id gets our running prompts' events back.
-      const clientId = this.persistentId(`ws_client_id:${b.id}`, () => `orchestrator-${randomUUID()}`);
-      return new BackendMonitor(
-        b,
-        client,
-        clientId,
-        {
-          pollIntervalMs: config.scheduler.poll_interval_s * 1000,
-          offlineAfter: config.scheduler.offline_after,
-          slowResponseMs: config.scheduler.slow_response_ms,
-          isOurs: (item) =>
-            (item.extra_data.orchestrator as { instance?: string } | undefined)?.instance === instanceId,
-          interruptWaitMs: config.jobs.interrupt_wait_s * 1000,
-        },
-        log,
-      );
-    });
-    for (const m of this.monitors) this.scheduler.register(m);
     const timing = new PromptTiming();
-    for (const m of this.monitors) timing.watch(m);
+    // Filled as hosts join the fleet (fleet.load below, and later additions); emptied as they leave.
+    const warm = new Map<string, WarmModels>();
+    const plannerJoin = (m: BackendMonitor) => {
+      timing.watch(m);
+      warm.set(m.id, new WarmModels(m, m.config.model_slots, log));
+    };
     const planner = new DispatchPlanner(
       this.scheduler,
       new HostSpeed(new HostSpeedStore(this.db), {
@@ -120,12 +104,13 @@ export class Orchestrator {
         },
       }),
       timing,
-      new Map(this.monitors.map((m) => [m.id, new WarmModels(m, m.config.model_slots, log)])),
+      warm,
       (id) => this.store.get(id),
       (key, limit) => this.store.queue.count(key, limit),
       {
         enabled: config.scheduler.policy === "expected_completion",
         agingMs: config.scheduler.aging_s * 1000,
+        onModelLoad: (backend) => this.metrics.hostModelLoads.inc({ backend }),
       },
       log,
     );
@@ -183,6 +168,29 @@ export class Orchestrator {
       },
       log,
     );
+    this.fleet = new Fleet(
+      new BackendStore(this.db),
+      this.scheduler,
+      this.jobs,
+      this.events,
+      monitorFactory({
+        config,
+        instanceId,
+        persistentId: (key, make) => this.persistentId(key, make),
+        log,
+      }),
+      {
+        onAdd: plannerJoin,
+        onJoin: () => {},
+        onLeave: (id) => {
+          warm.delete(id);
+          void this.metrics.forgetBackend(id);
+        },
+      },
+      log,
+    );
+    this.fleet.load(config.backends);
+    this.reloader = new ConfigReloader(configFile, config, this.fleet, log);
     this.jobMetrics = new JobMetrics(this.db, this.events, this.metrics);
     new FleetMetrics(this.scheduler, this.metrics);
     this.jobs.observer = {
@@ -194,7 +202,7 @@ export class Orchestrator {
   async start(): Promise<{ url: string }> {
     this.jobMetrics.start();
     this.workflows.start({ watch: true });
-    for (const m of this.monitors) m.start();
+    this.fleet.start();
     this.jobs.start();
     this.server = await buildServer({
       log: this.log,
@@ -226,6 +234,8 @@ export class Orchestrator {
       access: { keys: this.keys, limiter: new RateLimiter(), ownerOf: (id) => this.store.ownerOf(id) },
       corsOrigins: this.config.server.cors_origins,
       metrics: this.metrics,
+      fleet: this.fleet,
+      reloader: this.reloader,
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
     const base = this.webhookBaseUrl();
@@ -239,7 +249,12 @@ export class Orchestrator {
       );
     }
     this.log.info(
-      { url, backends: this.monitors.length, version: VERSION, auth: this.keys.enabled ? "on" : "off" },
+      {
+        url,
+        backends: this.scheduler.all().length,
+        version: VERSION,
+        auth: this.keys.enabled ? "on" : "off",
+      },
       "orchestrator listening",
     );
     return { url };
@@ -259,7 +274,7 @@ export class Orchestrator {
     this.jobMetrics.stop();
     await this.webhooks.stop();
     await this.retention.stop();
-    await Promise.all(this.monitors.map((m) => m.stop()));
+    await this.fleet.stop();
     this.workflows.close();
     this.storage.stop();
     this.db.close();

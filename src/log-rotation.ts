@@ -14,18 +14,25 @@ export interface LogRotation {
 
 const require = createRequire(import.meta.url);
 
-/** Files are `orchestrator.N.log` (N counts up); `current.log` links to the one being written. */
+/** Files are `orchestrator.N.log`; N counts up, the highest is the one being written. */
 export function rotatingLogFile(logDir: string, r: LogRotation): pino.DestinationStream {
-  return pino.transport({
+  const stream = pino.transport({
     target: require.resolve("pino-roll"),
     options: {
       file: path.join(logDir, "orchestrator"),
       extension: ".log",
       mkdir: true,
-      symlink: true,
       ...(r.size_mb > 0 ? { size: `${Math.max(1, Math.round(r.size_mb * 1024))}k` } : {}),
       ...(r.frequency !== "none" ? { frequency: r.frequency } : {}),
       limit: { count: r.keep },
     },
   });
+  // A log file that cannot be written (disk full, folder deleted) must not take the server down with it.
+  let reported = false;
+  stream.on("error", (err: Error) => {
+    if (reported) return;
+    reported = true;
+    process.stderr.write(`orchestrator: cannot write the log file in ${logDir}: ${err.message}\n`);
+  });
+  return stream;
 }

@@ -1,6 +1,7 @@
 // The process: read the config, start the Orchestrator, stop cleanly on SIGINT/SIGTERM.
 import { Orchestrator } from "./app.js";
 import { type Config, ConfigError, configPathFrom, loadConfig } from "./config.js";
+import { AppError } from "./errors.js";
 import { createLogger } from "./logger.js";
 import { loggerReady } from "./logger-ready.js";
 import { describeStartupError, preflightProblems } from "./startup-problems.js";
@@ -24,7 +25,7 @@ async function main(): Promise<void> {
   await loggerReady(log).catch((err: Error) => exitWith([`log_dir: ${err.message}`]));
   let app: Orchestrator;
   try {
-    app = new Orchestrator(config, log);
+    app = new Orchestrator(config, log, file);
     await app.start();
   } catch (err) {
     const problem = describeStartupError(err, config);
@@ -63,6 +64,15 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => shutdown("SIGINT"));
   process.on("SIGTERM", () => shutdown("SIGTERM"));
+  // Re-read config.yaml; a bad file is logged and refused, and the running config stays.
+  process.on("SIGHUP", () => {
+    try {
+      app.reloader.reload("SIGHUP");
+    } catch (err) {
+      // A bad file was logged with its problems; anything else is ours to report.
+      if (!(err instanceof AppError)) log.error({ err }, "config reload failed");
+    }
+  });
   process.on("unhandledRejection", (err) => log.error({ err }, "unhandled promise rejection"));
 }
 

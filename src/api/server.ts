@@ -5,6 +5,8 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from "pino";
 import type { JobManager } from "../core/engine/job-manager.js";
 import type { Scheduler } from "../core/engine/scheduler.js";
+import type { ConfigReloader } from "../core/fleet/config-reload.js";
+import type { Fleet } from "../core/fleet/fleet.js";
 import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
 import type { StorageHealth } from "../core/storage/storage-health.js";
@@ -21,9 +23,11 @@ import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
 import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
 import { installRequestContext, REQUEST_ID_LOG_LABEL, requestIdOptions } from "./request-context.js";
+import { adminRoutes } from "./routes/admin.js";
 import { backendRoutes } from "./routes/backends.js";
 import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
+import { fleetRoutes } from "./routes/fleet.js";
 import { healthRoutes } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
@@ -56,6 +60,9 @@ export interface ServerDeps {
   corsOrigins: string[];
   /** Prometheus metrics; GET /metrics is served when set. */
   metrics?: Metrics;
+  /** Fleet changes while running (POST/PATCH/DELETE /api/backends) and config reloads. */
+  fleet?: Fleet;
+  reloader?: ConfigReloader;
 }
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
@@ -143,6 +150,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     extra: (id) => d.jobs.hostModel(id),
   });
   await app.register(keyRoutes, { keys: d.access.keys });
+  if (d.fleet) await app.register(fleetRoutes, { fleet: d.fleet, scheduler: d.scheduler });
+  if (d.reloader) await app.register(adminRoutes, { reloader: d.reloader });
   if (d.metrics) await app.register(metricsRoutes, { metrics: d.metrics });
   await app.register(healthRoutes, {
     auth: d.access.keys.enabled,

@@ -121,7 +121,7 @@ export class BackendMonitor extends EventEmitter {
   private executingPrompt: string | null = null;
 
   constructor(
-    readonly config: BackendConfig,
+    private cfg: BackendConfig,
     readonly client: ComfyUIClient,
     readonly clientId: string,
     private readonly opts: MonitorOptions,
@@ -132,7 +132,16 @@ export class BackendMonitor extends EventEmitter {
   }
 
   get id(): string {
-    return this.config.id;
+    return this.cfg.id;
+  }
+
+  get config(): BackendConfig {
+    return this.cfg;
+  }
+
+  /** New scheduling fields (name, capabilities, weight, max_inflight...); the address stays. */
+  reconfigure(config: BackendConfig): void {
+    this.cfg = { ...config, id: this.cfg.id, host: this.cfg.host, port: this.cfg.port, tls: this.cfg.tls };
   }
 
   start(): void {

@@ -82,7 +82,10 @@ describe("restart", () => {
         const old = await api(second.url, "GET", `/api/job/${done}`);
         expect(old.body.status).toBe("completed");
         expect((await fetch(old.body.outputs[0].url)).status).toBe(200);
-        // The queued job was not lost: it runs now that the host is enabled again (config says enabled).
+        // Disabling survives the restart; the queued job was not lost and runs once the host is enabled.
+        const hosts = await api(second.url, "GET", "/api/backends");
+        expect(hosts.body.backends[0]).toMatchObject({ id: "s", enabled: false, state: "disabled" });
+        expect((await api(second.url, "POST", "/api/backends/s/enable")).status).toBe(200);
         expect((await waitForJob(second.url, waiting)).status).toBe("completed");
       } finally {
         await second.stop();

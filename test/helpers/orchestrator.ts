@@ -29,6 +29,8 @@ export interface TestConfig {
   /** Reuse a folder (database, data) across restarts. */
   dir?: string;
   /** Overrides TEST_LOG_LEVEL (e.g. "debug" to check what request logs contain). */
+  /** Write the config to `dir/config.yaml` and start from that file, so reloads can re-read it. */
+  configFile?: boolean;
   logLevel?: string;
 }
 
@@ -77,14 +79,17 @@ export interface RunningOrchestrator {
 
 export async function startOrchestrator(c: TestConfig): Promise<RunningOrchestrator> {
   const dir = c.dir ?? makeTestDir();
-  const config = parseConfig(testConfigObject(c, dir), "test-config", dir);
+  const raw = testConfigObject(c, dir);
+  const file = c.configFile ? path.join(dir, "config.yaml") : null;
+  if (file) writeFileSync(file, stringify(raw));
+  const config = parseConfig(raw, file ?? "test-config", dir);
   const log = createLogger({
     level: config.log_level,
     logDir: config.log_dir,
     rotation: config.log_rotation,
     stdout: process.env.TEST_LOG_LEVEL !== undefined,
   });
-  const app = new Orchestrator(config, log);
+  const app = new Orchestrator(config, log, file);
   const { url } = await app.start();
   return {
     url,

@@ -54,6 +54,8 @@ export interface PlannerOptions {
   /** false under `least_queue`: the planner then only learns and explains. */
   enabled: boolean;
   agingMs: number;
+  /** A loader of ours ran long enough to be a model load (counted in /metrics). */
+  onModelLoad?: (backendId: string) => void;
 }
 
 /** A prompt past its estimate is assumed to need another tenth of it: it is late, not necessarily stuck. */
@@ -206,6 +208,7 @@ export class DispatchPlanner {
       // a model we thought warm counts only if it took real time (our belief was wrong).
       if (t.loaderRan && (cold || t.loadMs >= LOAD_NOISE_MS))
         this.speed.recordLoad(m.id, shape.workflowId, t.loadMs);
+      if (t.loaderRan && t.loadMs >= LOAD_NOISE_MS) this.opts.onModelLoad?.(m.id);
     });
   }
 

@@ -67,6 +67,7 @@ export class JobManager {
   private kickPending = false;
   private stopping = false;
   observer: EngineObserver = {};
+  private readonly attached = new WeakSet<BackendMonitor>();
 
   constructor(
     private readonly store: JobStore,
@@ -194,17 +195,22 @@ export class JobManager {
     return this.get(id);
   }
 
+  /** Follows a host's events; hosts added while running are attached as they join. Repeats are harmless. */
+  attach(m: BackendMonitor): void {
+    if (this.attached.has(m)) return;
+    this.attached.add(m);
+    m.on("state", (state) => state === "online" && this.kick());
+    m.on("polled", () => {
+      reapOrphans(m, this.store, this.log);
+      this.kick();
+    });
+    m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
+    m.on("slot-freed", () => this.kick());
+  }
+
   /** Starts dispatching, after re-attaching to every job a previous process left on a host. */
   start(): void {
-    for (const m of this.scheduler.all()) {
-      m.on("state", (state) => state === "online" && this.kick());
-      m.on("polled", () => {
-        reapOrphans(m, this.store, this.log);
-        this.kick();
-      });
-      m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
-      m.on("slot-freed", () => this.kick());
-    }
+    for (const m of this.scheduler.all()) this.attach(m);
     this.queue.load();
     this.opts.storage.on("recovered", () => {
       for (const replay of this.deferred.splice(0)) replay();

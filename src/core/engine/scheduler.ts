@@ -8,6 +8,8 @@ import type { Requirements } from "./requirements.js";
 interface Runtime {
   enabled: boolean;
   draining: boolean;
+  /** Being deleted: draining for good, until the fleet drops it. */
+  removing: boolean;
   inflight: Set<string>;
   /** When a slot last freed up (or the host joined): the start of the dispatch latency metric. */
   freedAt: number;
@@ -33,11 +35,16 @@ export class Scheduler {
     private readonly log: Logger,
   ) {}
 
-  register(monitor: BackendMonitor): void {
+  /** `state`: the drain / enable state a host had before a restart (default: as configured). */
+  register(
+    monitor: BackendMonitor,
+    state: { enabled?: boolean; draining?: boolean; removing?: boolean } = {},
+  ): void {
     this.monitors.set(monitor.id, monitor);
     this.runtime.set(monitor.id, {
-      enabled: monitor.config.enabled,
-      draining: false,
+      enabled: state.enabled ?? monitor.config.enabled,
+      draining: state.draining ?? false,
+      removing: state.removing ?? false,
       inflight: new Set(),
       freedAt: Date.now(),
       completed: 0,
@@ -45,6 +52,29 @@ export class Scheduler {
       totalSeconds: 0,
       lastPicked: 0,
     });
+  }
+
+  /** Forgets a host (the fleet does this once it has drained). */
+  unregister(id: string): void {
+    this.monitors.delete(id);
+    this.runtime.delete(id);
+  }
+
+  /** More about a host from those who know it (the fleet: origin, warm-up). */
+  describeExtra: (id: string) => Record<string, unknown> = () => ({});
+
+  /** Called on every drain / enable / disable, so the fleet can persist it. */
+  onRuntimeChange: (id: string, state: { enabled: boolean; draining: boolean }) => void = () => {};
+
+  /** Drains a host for good: it is being removed. */
+  retire(id: string): void {
+    const rt = this.runtime.get(this.get(id).id)!;
+    rt.removing = true;
+    rt.draining = true;
+  }
+
+  isRemoving(id: string): boolean {
+    return this.runtime.get(id)?.removing ?? false;
   }
 
   all(): BackendMonitor[] {
@@ -210,26 +240,38 @@ export class Scheduler {
 
   setEnabled(id: string, enabled: boolean): void {
     const rt = this.runtime.get(this.get(id).id)!;
+    this.assertNotRemoving(id, rt);
     rt.enabled = enabled;
     rt.draining = false;
     this.log.info({ backend_id: id, enabled }, enabled ? "backend enabled" : "backend disabled");
+    this.onRuntimeChange(id, { enabled, draining: false });
   }
 
   drain(id: string): void {
-    this.runtime.get(this.get(id).id)!.draining = true;
+    const rt = this.runtime.get(this.get(id).id)!;
+    this.assertNotRemoving(id, rt);
+    rt.draining = true;
     this.log.info({ backend_id: id }, "backend draining: finishing in-flight jobs, taking no new ones");
+    this.onRuntimeChange(id, { enabled: rt.enabled, draining: true });
+  }
+
+  private assertNotRemoving(id: string, rt: Runtime): void {
+    if (rt.removing)
+      throw new AppError("BACKEND_REMOVING", `Backend "${id}" is being removed`, { backend_id: id });
   }
 
   describe(m: BackendMonitor): Record<string, unknown> {
     const rt = this.runtime.get(m.id)!;
     const s = m.snapshot;
-    const state = !rt.enabled
-      ? "disabled"
-      : rt.draining
-        ? rt.inflight.size
-          ? "draining"
-          : "drained"
-        : s.state;
+    const state = rt.removing
+      ? "removing"
+      : !rt.enabled
+        ? "disabled"
+        : rt.draining
+          ? rt.inflight.size
+            ? "draining"
+            : "drained"
+          : s.state;
     return {
       id: m.id,
       name: m.config.name ?? m.id,
@@ -265,6 +307,7 @@ export class Scheduler {
       weight: m.config.weight,
       last_seen: s.last_seen,
       last_error: s.last_error,
+      ...this.describeExtra(m.id),
     };
   }
 }

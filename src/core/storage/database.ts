@@ -115,6 +115,20 @@ const MIGRATIONS: string[] = [
      updated_at TEXT NOT NULL,
      PRIMARY KEY (backend_id, workflow_id)
    );`,
+  // Fleet changes made while running (src/core/fleet): hosts added through the API, API changes to
+  // config.yaml hosts (valid while that host's entry in the file is unchanged: `config_hash`), and the
+  // drain / enable / disable state of every host, so none of it is lost on a restart.
+  `CREATE TABLE backend_overrides (
+     id TEXT PRIMARY KEY,
+     origin TEXT NOT NULL,
+     definition TEXT NOT NULL,
+     config_hash TEXT,
+     enabled INTEGER,
+     draining INTEGER NOT NULL DEFAULT 0,
+     removing INTEGER NOT NULL DEFAULT 0,
+     removed INTEGER NOT NULL DEFAULT 0,
+     updated_at TEXT NOT NULL
+   );`,
 ];
 
 export function openDatabase(file: string): Database.Database {
