@@ -20,7 +20,11 @@ async function main(): Promise<void> {
   }
   const preflight = preflightProblems(config);
   if (preflight.length > 0) exitWith(preflight);
-  const log = createLogger({ level: config.log_level, logDir: config.log_dir, rotation: config.log_rotation });
+  const log = createLogger({
+    level: config.log_level,
+    logDir: config.log_dir,
+    rotation: config.log_rotation,
+  });
   // Exiting before an asynchronous log file has opened makes pino throw "sonic boom is not ready yet".
   await loggerReady(log).catch((err: Error) => exitWith([`log_dir: ${err.message}`]));
   let app: Orchestrator;

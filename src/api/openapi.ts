@@ -46,6 +46,7 @@ export async function registerOpenApi(app: FastifyInstance, o: OpenApiOptions): 
         { name: "backends", description: "The ComfyUI hosts and their control" },
         { name: "health", description: "Liveness and a one-glance summary" },
         { name: "keys", description: "API keys made at run time (admin)" },
+        { name: "admin", description: "Operator actions on the server (config reload)" },
         { name: "meta", description: "This document" },
       ],
     },

@@ -12,17 +12,17 @@ import type { OutputRetention } from "../core/storage/retention.js";
 import type { StorageHealth } from "../core/storage/storage-health.js";
 import type { WorkflowStorage } from "../core/storage/workflow-storage.js";
 import type { WebhookDispatcher } from "../core/webhooks/webhook-dispatcher.js";
+import type { Metrics } from "../metrics/metrics.js";
 import { type AccessDeps, installAccessControl } from "./auth/access-control.js";
 import { corsOptions } from "./auth/cors-options.js";
 import { redactUrl } from "./auth/credentials.js";
 import { installRequestChecks, onClientError } from "./client-errors.js";
 import { refuseWhileDraining } from "./draining.js";
-import type { Metrics } from "../metrics/metrics.js";
 import { errorBody, installErrorHandler } from "./error-handler.js";
 import type { StreamOptions } from "./event-fanout.js";
 import { registerOpenApi } from "./openapi.js";
-import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
 import { installRequestContext, REQUEST_ID_LOG_LABEL, requestIdOptions } from "./request-context.js";
+import { serializerCompiler, validatorCompiler } from "./route-compilers.js";
 import { adminRoutes } from "./routes/admin.js";
 import { backendRoutes } from "./routes/backends.js";
 import { consoleRoutes } from "./routes/console.js";
@@ -150,7 +150,12 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     extra: (id) => d.jobs.hostModel(id),
   });
   await app.register(keyRoutes, { keys: d.access.keys });
-  if (d.fleet) await app.register(fleetRoutes, { fleet: d.fleet, scheduler: d.scheduler });
+  if (d.fleet)
+    await app.register(fleetRoutes, {
+      fleet: d.fleet,
+      scheduler: d.scheduler,
+      extra: (id) => d.jobs.hostModel(id),
+    });
   if (d.reloader) await app.register(adminRoutes, { reloader: d.reloader });
   if (d.metrics) await app.register(metricsRoutes, { metrics: d.metrics });
   await app.register(healthRoutes, {

@@ -45,7 +45,7 @@ describe("POST /api/backends", () => {
         );
         const bad = await api(first.url, "POST", "/api/backends", { id: "x", host: "127.0.0.1", port: 0 });
         expectError(bad, 400, "VALIDATION_FAILED");
-        expect(bad.body.error.details.fields[0].field).toBe("body.port");
+        expect(bad.body.error.details.fields[0].field).toBe("port");
       } finally {
         await first.stop();
       }
@@ -81,9 +81,9 @@ describe("PATCH /api/backends/:id", () => {
         expect(r.body).toMatchObject({ weight: 3, capabilities: ["flux"], origin: "config" });
         const moved = await api(first.url, "PATCH", "/api/backends/s", { port: 1234 });
         expectError(moved, 400, "VALIDATION_FAILED");
-        expect(moved.body.error.details.fields[0].field).toBe("body.port");
+        expect(moved.body.error.details.fields[0].field).toBe("port");
         const typo = await api(first.url, "PATCH", "/api/backends/s", { wieght: 2 });
-        expect(typo.body.error.details.fields[0].field).toBe("body.wieght");
+        expect(typo.body.error.details.fields[0].field).toBe("wieght");
         expectError(
           await api(first.url, "PATCH", "/api/backends/nope", { weight: 2 }),
           404,

@@ -38,7 +38,7 @@ export async function backendRoutes(
         params: BackendActionParams,
         response: {
           200: BackendSchema.describe("The backend after the action"),
-          ...errorResponses("BACKEND_NOT_FOUND"),
+          ...errorResponses("BACKEND_NOT_FOUND", "BACKEND_REMOVING"),
         },
       },
     },

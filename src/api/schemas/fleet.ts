@@ -1,5 +1,6 @@
 // Wire shapes of workflow discovery, backend control and health.
 import { z } from "zod";
+import { BackendConfigSchema } from "../../config.js";
 
 export const ParameterSummarySchema = z
   .looseObject({
@@ -68,7 +69,7 @@ export const BackendSchema = z
     enabled: z.boolean(),
     capabilities: z.array(z.string()),
     status: z.string().meta({ description: "`online`, `degraded` or `offline`" }),
-    state: z.string().meta({ description: "status, or `disabled`, `draining`, `drained`" }),
+    state: z.string().meta({ description: "status, or `disabled`, `draining`, `drained`, `removing`" }),
     reason: z.string().nullable(),
     queue_running: count(),
     queue_pending: count(),
@@ -117,6 +118,10 @@ export const BackendSchema = z
         }),
       )
       .meta({ description: "Learned speed per workflow (survives restarts)" }),
+    origin: z.enum(["config", "api", "retired"]).nullable().optional().meta({
+      description:
+        "`config`: listed in config.yaml; `api`: added through the API; `retired`: left the file, draining",
+    }),
   })
   .meta({ id: "Backend" });
 export type Backend = z.infer<typeof BackendSchema>;
@@ -139,3 +144,45 @@ export const HealthSchema = z
     id: "Health",
     description: "`ok` when every enabled backend is online; `down` (503) when the database fails",
   });
+
+export const BackendIdParams = z.object({
+  id: z.string().min(1).max(200).meta({ description: "The backend id" }),
+});
+
+/** POST /api/backends: a backends[] entry of config.yaml. */
+export const NewBackendSchema = BackendConfigSchema.meta({
+  id: "NewBackend",
+  description: "Same fields as a `backends[]` entry in config.yaml",
+});
+
+export const BackendPatchSchema = z
+  .strictObject({
+    name: z.string().min(1).optional(),
+    capabilities: z.array(z.string().min(1)).optional(),
+    weight: z.number().positive().optional(),
+    max_inflight: z.number().int().min(1).max(64).nullable().optional().meta({
+      description: "null: back to the default (scheduler.max_inflight, or the config.yaml entry's value)",
+    }),
+    enabled: z.boolean().optional(),
+  })
+  .meta({
+    id: "BackendPatch",
+    description: "Scheduling fields; the address (host, port, tls) cannot change",
+  });
+
+const FleetChangeSchema = z.object({
+  added: z.array(z.string()),
+  removed: z.array(z.string()).meta({ description: "Draining, then removed" }),
+  changed: z.array(z.string()),
+});
+
+export const ReloadResultSchema = z
+  .looseObject({
+    file: z.string(),
+    backends: FleetChangeSchema,
+    log_level: z.string(),
+    restart_required: z
+      .array(z.string())
+      .meta({ description: "Changed keys that take effect only after a restart" }),
+  })
+  .meta({ id: "ReloadResult" });
