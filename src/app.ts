@@ -18,6 +18,7 @@ import { HostSpeed } from "./core/engine/host-speed.js";
 import { JobManager } from "./core/engine/job-manager.js";
 import { PromptTiming } from "./core/engine/prompt-timing.js";
 import { Scheduler } from "./core/engine/scheduler.js";
+import { Warmups } from "./core/engine/warmup.js";
 import { BackendStore } from "./core/fleet/backend-store.js";
 import { ConfigReloader } from "./core/fleet/config-reload.js";
 import { Fleet } from "./core/fleet/fleet.js";
@@ -57,6 +58,7 @@ export class Orchestrator {
   readonly events = new JobEvents();
   readonly jobs: JobManager;
   readonly fleet: Fleet;
+  readonly warmups: Warmups;
   readonly reloader: ConfigReloader;
   readonly webhooks: WebhookDispatcher;
   readonly retention: OutputRetention;
@@ -168,6 +170,18 @@ export class Orchestrator {
       },
       log,
     );
+    this.warmups = new Warmups(
+      this.workflows,
+      this.scheduler,
+      {
+        instanceId,
+        onResult: (backend, ok) => {
+          this.metrics.warmups.inc({ backend, result: ok ? "completed" : "failed" });
+          this.jobs.kick();
+        },
+      },
+      log,
+    );
     this.fleet = new Fleet(
       new BackendStore(this.db),
       this.scheduler,
@@ -181,15 +195,18 @@ export class Orchestrator {
       }),
       {
         onAdd: plannerJoin,
-        onJoin: () => {},
+        onJoin: (m) => this.warmups.watch(m),
         onLeave: (id) => {
           warm.delete(id);
+          this.warmups.forget(id);
           void this.metrics.forgetBackend(id);
         },
       },
       log,
     );
     this.fleet.load(config.backends);
+    const described = this.scheduler.describeExtra;
+    this.scheduler.describeExtra = (id) => ({ ...described(id), warmup: this.warmups.statusOf(id) });
     this.reloader = new ConfigReloader(configFile, config, this.fleet, log);
     this.jobMetrics = new JobMetrics(this.db, this.events, this.metrics);
     new FleetMetrics(this.scheduler, this.metrics);
@@ -274,6 +291,7 @@ export class Orchestrator {
     this.jobMetrics.stop();
     await this.webhooks.stop();
     await this.retention.stop();
+    this.warmups.stop();
     await this.fleet.stop();
     this.workflows.close();
     this.storage.stop();

@@ -40,6 +40,14 @@ export const BackendConfigSchema = z
     weight: z.number().positive().default(1),
     /** Checkpoints the host keeps warm at once (ComfyUI keeps its last prompt's: 1). */
     model_slots: z.number().int().min(1).max(16).default(1),
+    /** A workflow run once whenever the host comes online, so its first real job does not pay a cold start. */
+    warmup: z
+      .strictObject({
+        workflow_id: z.string().min(1),
+        parameters: z.record(z.string(), z.unknown()).default({}),
+        timeout_s: z.number().positive().default(600),
+      })
+      .optional(),
     ...BackendCredentialsShape,
   })
   .refine((b) => !credentialsConflict(b), {

@@ -35,6 +35,7 @@ export const ERRORS = {
   NO_CAPABLE_BACKEND: { status: 422, message: "No configured backend can run this workflow" },
   RATE_LIMITED: { status: 429, message: "Too many requests for this API key" },
   QUOTA_EXCEEDED: { status: 429, message: "This API key has too many unfinished jobs" },
+  OUTPUT_NOT_CONVERTIBLE: { status: 422, message: "The output could not be converted" },
   SHUTTING_DOWN: { status: 503, message: "The server is shutting down" },
   STORAGE_UNAVAILABLE: { status: 503, message: "The job database cannot take writes right now" },
   INTERNAL: { status: 500, message: "Internal error" },

@@ -7,6 +7,7 @@ import type { JobManager } from "../core/engine/job-manager.js";
 import type { Scheduler } from "../core/engine/scheduler.js";
 import type { ConfigReloader } from "../core/fleet/config-reload.js";
 import type { Fleet } from "../core/fleet/fleet.js";
+import { OutputVariants } from "../core/media/output-variants.js";
 import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
 import type { StorageHealth } from "../core/storage/storage-health.js";
@@ -63,6 +64,8 @@ export interface ServerDeps {
   /** Fleet changes while running (POST/PATCH/DELETE /api/backends) and config reloads. */
   fleet?: Fleet;
   reloader?: ConfigReloader;
+  /** Converted outputs (?format=&width=&quality=); one cache per server by default. */
+  variants?: OutputVariants;
 }
 
 export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
@@ -135,6 +138,7 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     webhooks: d.webhooks,
     retention: d.retention,
     multipart: { maxImageBytes: d.maxImageBytes, maxBodyBytes: d.bodyLimitBytes, workflows: d.workflows },
+    variants: d.variants ?? new OutputVariants(),
   });
   await app.register(eventRoutes, {
     jobs: d.jobs,

@@ -20,6 +20,7 @@ export interface BackendSpec {
   enabled?: boolean;
   headers?: Record<string, string>;
   basic_auth?: { username: string; password: string };
+  warmup?: { workflow_id: string; parameters?: Record<string, unknown>; timeout_s?: number };
 }
 
 export interface TestConfig {
@@ -59,6 +60,7 @@ export function testConfigObject(c: TestConfig, dir: string): Record<string, unk
         ...(b.enabled === false ? { enabled: false } : {}),
         ...(b.headers ? { headers: b.headers } : {}),
         ...(b.basic_auth ? { basic_auth: b.basic_auth } : {}),
+        ...(b.warmup ? { warmup: b.warmup } : {}),
       };
     }),
   };

@@ -5,6 +5,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
+import { type OutputVariants, VariantQuerySchema, variantOf } from "../../core/media/output-variants.js";
 import { isTerminal, type Job, manifestToProject } from "../../core/models.js";
 import type { FileStore } from "../../core/storage/file-store.js";
 import type { OutputRetention } from "../../core/storage/retention.js";
@@ -18,6 +19,7 @@ import {
   manifestFromMultipart,
   registerMultipart,
 } from "../multipart-manifest.js";
+import { sendVariant } from "../output-variant-reply.js";
 import { errorResponses, JobIdParams } from "../schemas/common.js";
 import {
   BinarySchema,
@@ -43,6 +45,7 @@ export interface JobRouteOptions {
   webhooks: WebhookDispatcher;
   retention: OutputRetention;
   multipart: MultipartSubmitOptions;
+  variants: OutputVariants;
 }
 
 const TAGS = ["jobs"];
@@ -234,15 +237,23 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
         summary: "Download an output",
         description:
           "The bytes exactly as ComfyUI produced them, with their content type and an `etag` (sha256). " +
-          "`Range` and `If-Range` are supported.",
+          "`Range` and `If-Range` are supported. With `format`, `width` or `quality`, a converted copy " +
+          "instead (see README, “Output formats”), made once and cached; the original is never changed.",
         params: OutputParams,
+        querystring: VariantQuerySchema,
         response: {
           200: { description: "The file", content: { "application/octet-stream": { schema: BinarySchema } } },
           206: {
             description: "The requested range",
             content: { "application/octet-stream": { schema: BinarySchema } },
           },
-          ...errorResponses("JOB_NOT_FOUND", "OUTPUT_NOT_FOUND", "OUTPUTS_EXPIRED", "RANGE_NOT_SATISFIABLE"),
+          ...errorResponses(
+            "JOB_NOT_FOUND",
+            "OUTPUT_NOT_FOUND",
+            "OUTPUTS_EXPIRED",
+            "RANGE_NOT_SATISFIABLE",
+            "OUTPUT_NOT_CONVERTIBLE",
+          ),
         },
       },
     },
@@ -261,6 +272,8 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
           available: job.outputs.map((x) => x.filename),
         });
       }
+      const variant = variantOf(req.query, output);
+      if (variant) return sendVariant(reply, o.variants, file, output, variant);
       const etag = `"${output.sha256}"`;
       // An If-Range naming another version of the file asks for all of it.
       const stale = req.headers["if-range"] !== undefined && req.headers["if-range"] !== etag;

@@ -122,6 +122,18 @@ export const BackendSchema = z
       description:
         "`config`: listed in config.yaml; `api`: added through the API; `retired`: left the file, draining",
     }),
+    warmup: z
+      .looseObject({
+        status: z.enum(["running", "completed", "failed"]),
+        workflow_id: z.string(),
+        started_at: z.string(),
+        finished_at: z.string().nullable(),
+        error: z.string().nullable(),
+        runs: count(),
+      })
+      .nullable()
+      .optional()
+      .meta({ description: "The last warm-up run (backends[].warmup), null if none has run" }),
   })
   .meta({ id: "Backend" });
 export type Backend = z.infer<typeof BackendSchema>;

@@ -10,6 +10,8 @@ interface Runtime {
   draining: boolean;
   /** Being deleted: draining for good, until the fleet drops it. */
   removing: boolean;
+  /** Running its warm-up workflow: takes no jobs until it ends. */
+  warming: boolean;
   inflight: Set<string>;
   /** When a slot last freed up (or the host joined): the start of the dispatch latency metric. */
   freedAt: number;
@@ -45,6 +47,7 @@ export class Scheduler {
       enabled: state.enabled ?? monitor.config.enabled,
       draining: state.draining ?? false,
       removing: state.removing ?? false,
+      warming: false,
       inflight: new Set(),
       freedAt: Date.now(),
       completed: 0,
@@ -71,6 +74,11 @@ export class Scheduler {
     const rt = this.runtime.get(this.get(id).id)!;
     rt.removing = true;
     rt.draining = true;
+  }
+
+  setWarming(id: string, warming: boolean): void {
+    const rt = this.runtime.get(id);
+    if (rt) rt.warming = warming;
   }
 
   isRemoving(id: string): boolean {
@@ -145,6 +153,7 @@ export class Scheduler {
     if (!rt.enabled) return "disabled";
     if (rt.draining) return "draining";
     if (m.snapshot.state !== "online") return m.snapshot.state;
+    if (rt.warming) return "warming up";
     if (o.exclude?.has(m.id)) return "failed this job before";
     if (o.minFreeVramBytes !== undefined && (m.snapshot.vram_free ?? 0) <= o.minFreeVramBytes) {
       return "not enough free VRAM";
@@ -193,6 +202,7 @@ export class Scheduler {
       if (
         rt.enabled &&
         !rt.draining &&
+        !rt.warming &&
         m.snapshot.state === "online" &&
         rt.inflight.size < this.maxInflight(m) &&
         m.snapshot.interrupting.size === 0 &&
