@@ -16,13 +16,15 @@ export async function sendVariant(
   source: string,
   output: JobOutput,
   v: Variant,
+  /** The route's Content-Disposition (RFC 6266, for non-ASCII names). */
+  disposition: (filename: string) => string,
 ): Promise<FastifyReply> {
   const { file, size } = await variants.get(source, output.filename, v);
   const name = variantName(output.filename, v);
   reply.header("etag", `"${output.sha256}-${name}"`);
   reply.header("cache-control", "private, max-age=31536000, immutable");
   reply.header("content-type", variantContentType(v));
-  reply.header("content-disposition", `inline; filename="${name.replace(/"/g, "")}"`);
+  reply.header("content-disposition", disposition(name));
   reply.header("content-length", size);
   return reply.send(createReadStream(file));
 }

@@ -273,7 +273,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
         });
       }
       const variant = variantOf(req.query, output);
-      if (variant) return sendVariant(reply, o.variants, file, output, variant);
+      if (variant) return sendVariant(reply, o.variants, file, output, variant, contentDisposition);
       const etag = `"${output.sha256}"`;
       // An If-Range naming another version of the file asks for all of it.
       const stale = req.headers["if-range"] !== undefined && req.headers["if-range"] !== etag;
