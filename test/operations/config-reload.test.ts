@@ -3,6 +3,7 @@
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { parse, stringify } from "yaml";
 import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir, spawnOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
@@ -39,6 +40,12 @@ describe("POST /api/admin/reload", () => {
       await untilHealthy(orch.url);
       const running = await submit(orch.url, { workflow_id: "slow", parameters: { steps: 40 } });
       await waitForJob(orch.url, running, (j) => j.status === "running");
+      // A client connection open across the reload keeps receiving events.
+      const ws = new WebSocket(`${orch.url.replace(/^http/, "ws")}/api/ws`);
+      const seen: string[] = [];
+      ws.on("message", (d) => seen.push(JSON.parse(d.toString()).type));
+      await new Promise((resolve, reject) => ws.once("open", resolve).once("error", reject));
+      ws.send(JSON.stringify({ type: "subscribe", job_ids: [running] }));
       editConfig(dir, (c) => {
         c.backends = [entry("b", b.url)];
         c.scheduler.poll_interval_s = 0.3;
@@ -49,6 +56,8 @@ describe("POST /api/admin/reload", () => {
       expect(r.body.restart_required).toEqual(["scheduler.poll_interval_s"]);
       expect((await api(orch.url, "GET", "/api/backends/a")).body.state).toBe("removing");
       expect(await waitForJob(orch.url, running)).toMatchObject({ status: "completed", backend_id: "a" });
+      await eventually(() => seen.includes("job.completed"), 10_000, "job.completed on the open socket");
+      ws.close();
       await eventually(async () => (await api(orch.url, "GET", "/api/backends/a")).status === 404);
       const next = await submit(orch.url, {
         workflow_id: "invert_image",

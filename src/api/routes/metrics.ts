@@ -11,6 +11,8 @@ export async function metricsRoutes(app: FastifyInstance, o: { metrics: Metrics 
     "/metrics",
     {
       schema: {
+        // For scrapers, not API clients: described in README, "Metrics", and kept out of /api/openapi.json.
+        hide: true,
         tags: ["meta"],
         summary: "Prometheus metrics",
         description: "Text exposition format 0.0.4; every metric is listed in README, “Metrics”.",
