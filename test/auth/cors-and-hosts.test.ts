@@ -1,9 +1,9 @@
 // CORS for browser clients (listed origins only, preflights answered without a key) and credentials toward
 // hosts behind an authenticating proxy: sent on every HTTP call and the WebSocket upgrade, never shown.
-import { readFileSync, rmSync } from "node:fs";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, eventually, submit, waitForJob } from "../helpers/api.js";
+import { readLogs } from "../helpers/log-files.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { bearer, KEYS, startKeyed } from "./auth-helpers.js";
@@ -129,7 +129,7 @@ describe("credentials toward hosts", () => {
     for (const secret of [PROXY_TOKEN, PASSWORD, "Basic "]) expect(text).not.toContain(secret);
     await orch.stop();
     const log = await eventually(() => {
-      const t = readFileSync(path.join(dir, "logs", "orchestrator.log"), "utf8");
+      const t = readLogs(dir);
       return t.includes('"job completed"') ? t : null;
     });
     const basic = Buffer.from(`orch:${PASSWORD}`).toString("base64");

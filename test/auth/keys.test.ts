@@ -1,9 +1,9 @@
 // API keys over their life: made at runtime by an admin (shown once), used, listed without secrets,
 // revoked (then 401); expired keys; keys never in the logs, not even from `?token=`; auth off says so.
-import { readFileSync, rmSync } from "node:fs";
-import path from "node:path";
+import { rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, eventually, expectError, submit, untilHealthy, waitForJob } from "../helpers/api.js";
+import { readLogs } from "../helpers/log-files.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 import { as, authSection, bearer, KEYS, startKeyed } from "./auth-helpers.js";
@@ -119,9 +119,8 @@ describe("runtime keys", () => {
     await api(orch.url, "GET", `/api/jobs?token=${KEYS.alice}`);
     await api(orch.url, "GET", "/api/jobs", undefined, bearer("wrong-key-0123456789abcdef"));
     await orch.stop();
-    const file = path.join(orch.dir, "logs", "orchestrator.log");
     const log = await eventually(() => {
-      const text = readFileSync(file, "utf8").toString();
+      const text = readLogs(orch.dir);
       return text.includes("token=REDACTED") && text.includes('"api key created"') ? text : null;
     });
     for (const s of [...secrets, "wrong-key-0123456789abcdef"]) expect(log).not.toContain(s);
@@ -142,7 +141,7 @@ describe("with no key configured", () => {
 
   it("says so once at start-up", async () => {
     const log = await eventually(() => {
-      const text = readFileSync(path.join(dir, "logs", "orchestrator.log"), "utf8");
+      const text = readLogs(dir);
       return text.includes("access control is off") ? text : null;
     });
     expect(log.split("access control is off").length - 1).toBe(1);

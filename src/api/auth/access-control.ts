@@ -106,7 +106,9 @@ export function assertJobVisible(p: Principal, id: string | undefined, d: Pick<A
  */
 function needsKey(req: FastifyRequest): boolean {
   const route = req.routeOptions.url;
-  if (route !== undefined && route !== "*") return route === "/api" || route.startsWith("/api/");
+  // /metrics too: it names every workflow and host, and scrapers can send a key.
+  if (route !== undefined && route !== "*")
+    return route === "/api" || route.startsWith("/api/") || route === "/metrics";
   const raw = req.url.split("?")[0] ?? "";
   let decoded = raw;
   try {

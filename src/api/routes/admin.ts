@@ -10,6 +10,7 @@ export async function adminRoutes(fastify: FastifyInstance, o: { reloader: Confi
   app.post(
     "/api/admin/reload",
     {
+      config: { role: "admin" },
       schema: {
         tags: ["admin"],
         summary: "Re-read config.yaml (like SIGHUP)",

@@ -30,6 +30,7 @@ export async function fleetRoutes(
   app.get(
     "/api/backends/:id",
     {
+      config: { role: "read" },
       schema: {
         tags: TAGS,
         summary: "One backend",
@@ -43,6 +44,7 @@ export async function fleetRoutes(
   app.post(
     "/api/backends",
     {
+      config: { role: "admin" },
       schema: {
         tags: TAGS,
         summary: "Add a backend",
@@ -62,6 +64,7 @@ export async function fleetRoutes(
   app.patch(
     "/api/backends/:id",
     {
+      config: { role: "admin" },
       // The address fields get a message of their own instead of the generic "unknown field".
       preValidation: async (req) => {
         const body = req.body;
@@ -96,6 +99,7 @@ export async function fleetRoutes(
   app.delete(
     "/api/backends/:id",
     {
+      config: { role: "admin" },
       schema: {
         tags: TAGS,
         summary: "Remove a backend (drained first)",

@@ -10,6 +10,8 @@ export async function metricsRoutes(app: FastifyInstance, o: { metrics: Metrics 
   app.get(
     "/metrics",
     {
+      // With access control on, a scraper sends a read key (Prometheus: `authorization: {credentials: KEY}`).
+      config: { role: "read" },
       schema: {
         // For scrapers, not API clients: described in README, "Metrics", and kept out of /api/openapi.json.
         hide: true,
