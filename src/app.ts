@@ -212,7 +212,6 @@ export class Orchestrator {
     new FleetMetrics(this.scheduler, this.metrics);
     this.jobs.observer = {
       promptSent: (backend, seconds) => this.metrics.dispatchLatency.observe({ backend }, seconds),
-      modelLoaded: (backend) => this.metrics.hostModelLoads.inc({ backend }),
     };
   }
 

@@ -575,6 +575,4 @@ const now = () => new Date().toISOString();
 export interface EngineObserver {
   /** `seconds`: from the host's slot being free for the job (slot freed or job queued, the later) to the host accepting the prompt. */
   promptSent?(backendId: string, seconds: number): void;
-  /** A host loaded a model (for model-aware scheduling to call once it learns of loads). */
-  modelLoaded?(backendId: string): void;
 }
