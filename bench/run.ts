@@ -16,6 +16,7 @@ import {
 import { fairness } from "./scenarios/fairness.js";
 import { mixedModels } from "./scenarios/mixed-models.js";
 import { overhead } from "./scenarios/overhead.js";
+import { projects } from "./scenarios/projects.js";
 import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
 import { transfer } from "./scenarios/transfer.js";
@@ -29,6 +30,7 @@ const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = 
   transfer,
   fairness,
   "mixed-models": mixedModels,
+  projects,
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME...]] [--out FILE] [--profile] [--keep]

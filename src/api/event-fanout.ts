@@ -61,7 +61,7 @@ export class OutgoingPreview {
 export function eventMessage(e: JobEvent, base: string): Record<string, unknown> {
   const envelope = { type: e.type, job_id: e.job_id, seq: e.seq, ts: e.ts };
   const msg: Record<string, unknown> = { ...envelope, ...e.data, ...envelope };
-  if (e.type === "job.output" && typeof e.data.filename === "string")
+  if ((e.type === "job.output" || e.type === "job.node.output") && typeof e.data.filename === "string")
     msg.url = outputUrl(base, e.job_id, e.data.filename);
   return msg;
 }

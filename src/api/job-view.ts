@@ -1,6 +1,6 @@
 // The JSON a client sees for a job. Output URLs are absolute so a client can fetch them as they are.
 import type { FastifyRequest } from "fastify";
-import type { Job, JobAttempt } from "../core/models.js";
+import type { Job, JobAttempt, JobOutput } from "../core/models.js";
 import type { WebhookStatusView } from "../core/webhooks/webhook-dispatcher.js";
 import type { JobView } from "./schemas/jobs.js";
 
@@ -25,17 +25,51 @@ export function outputUrl(base: string, jobId: string, filename: string): string
   return `${base}/api/job/${encodeURIComponent(jobId)}/outputs/${encodeURIComponent(filename)}`;
 }
 
+function outputView(out: JobOutput, base: string, jobId: string) {
+  return {
+    filename: out.filename,
+    node_id: out.node_id,
+    ...(out.project_node !== undefined
+      ? { project_node: out.project_node, variant: out.variant ?? null }
+      : {}),
+    kind: out.kind,
+    content_type: out.content_type,
+    size: out.size,
+    sha256: out.sha256,
+    url: outputUrl(base, jobId, out.filename),
+  };
+}
+
+/** One run of a project node: a node with `count` (or mapped over a fan-out) has one per variant. */
+function nodeView(run: Job, base: string, jobId: string) {
+  return {
+    id: run.project_node,
+    variant: run.variant,
+    workflow_id: run.workflow_id,
+    status: run.status,
+    backend_id: run.backend_id,
+    prompt_id: run.prompt_id,
+    attempts: run.attempt,
+    progress: run.progress ? { ...run.progress } : null,
+    error: run.error ? { ...run.error } : null,
+    outputs: run.outputs.map((out) => outputView(out, base, jobId)),
+    started_at: run.started_at,
+    finished_at: run.finished_at,
+  };
+}
+
 export function jobView(
   job: Job,
   base: string,
   o: { attempts?: JobAttempt[]; graph?: boolean; webhook?: WebhookStatusView | null } = {},
 ): JobView {
+  const project = job.project !== null;
   return {
     job_id: job.id,
     status: job.status,
-    workflow_id: job.workflow_id,
-    workflow_version: job.workflow_version,
-    parameters: job.parameters,
+    workflow_id: project ? null : job.workflow_id,
+    workflow_version: project ? null : job.workflow_version,
+    parameters: project ? null : job.parameters,
     priority: job.priority,
     owner: job.owner,
     backend_id: job.backend_id,
@@ -44,15 +78,8 @@ export function jobView(
     max_attempts: job.max_attempts,
     progress: job.progress ? { ...job.progress } : null,
     error: job.error ? { ...job.error } : null,
-    outputs: job.outputs.map((out) => ({
-      filename: out.filename,
-      node_id: out.node_id,
-      kind: out.kind,
-      content_type: out.content_type,
-      size: out.size,
-      sha256: out.sha256,
-      url: outputUrl(base, job.id, out.filename),
-    })),
+    outputs: job.outputs.map((out) => outputView(out, base, job.id)),
+    nodes: (job.nodes ?? [job]).map((n) => nodeView(n, base, job.id)),
     outputs_expired: job.outputs_expired,
     ...(o.attempts ? { attempts: o.attempts.map((a) => ({ ...a, error: a.error && { ...a.error } })) } : {}),
     metadata: job.metadata,

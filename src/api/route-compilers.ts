@@ -23,7 +23,9 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, ht
     throw new Error(`${method} ${url}: route schemas must be zod schemas (src/api/schemas/), got plain JSON`);
   const part = httpPart ?? "body";
   const prefix = PREFIX[part] ?? part;
-  const wantsObject = schema instanceof z.ZodObject;
+  const wantsObject =
+    schema instanceof z.ZodObject ||
+    (schema instanceof z.ZodUnion && schema.options.every((x) => x instanceof z.ZodObject));
   return (data: unknown) => {
     if (part === "body" && wantsObject && !isPlainObject(data)) {
       return {
@@ -33,8 +35,38 @@ export const validatorCompiler: FastifySchemaCompiler<z.ZodType> = ({ schema, ht
       };
     }
     const r = schema.safeParse(data);
-    return r.success ? { value: r.data } : { error: validationError(r.error.issues, prefix) };
+    return r.success
+      ? { value: r.data }
+      : { error: validationError(pathsOf(part, branchIssues(r.error.issues)), prefix) };
   };
 };
+
+/**
+ * A body that fits no option of a union (the submit's manifest or project) gets the problems of the option
+ * it was meant for: the one with the fewest top-level problems (missing or unknown keys), the first on a tie.
+ */
+function branchIssues(issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  const only = issues.length === 1 ? issues[0] : undefined;
+  if (only?.code !== "invalid_union" || only.path.length > 0 || only.errors.length === 0) return issues;
+  const topLevel = (branch: z.core.$ZodIssue[]) =>
+    branch.filter((i) => i.path.length <= 1 && (i.code === "unrecognized_keys" || i.code === "invalid_type"))
+      .length;
+  let best = only.errors[0]!;
+  for (const branch of only.errors) if (topLevel(branch) < topLevel(best)) best = branch;
+  return best;
+}
+
+/** In a body, an array index joins its array's name (`project.nodes[2].count`), as the submit's own checks write it. */
+function pathsOf(part: string, issues: z.core.$ZodIssue[]): z.core.$ZodIssue[] {
+  if (part !== "body") return issues;
+  return issues.map((i) => ({
+    ...i,
+    path: i.path.reduce<PropertyKey[]>((out, seg) => {
+      if (typeof seg === "number" && out.length > 0) out[out.length - 1] = `${String(out.at(-1))}[${seg}]`;
+      else out.push(seg);
+      return out;
+    }, []),
+  }));
+}
 
 export { serializerCompiler };

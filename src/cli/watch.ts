@@ -91,7 +91,7 @@ function apply(rows: Map<string, Row>, e: JobEvent): void {
 
 const fromJob = (j: JobView): Row => ({
   job_id: j.job_id,
-  workflow: j.workflow_id,
+  workflow: j.workflow_id ?? "project",
   status: j.status,
   host: j.backend_id,
   percent: j.progress?.percent ?? null,

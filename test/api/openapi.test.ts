@@ -75,9 +75,13 @@ describe("GET /api/openapi.json", () => {
   it("takes the manifest as JSON or multipart, with the README's examples", () => {
     const body = doc.paths["/api/job"].post.requestBody.content;
     expect(Object.keys(body)).toEqual(["application/json", "multipart/form-data"]);
-    const manifest = doc.components.schemas[body["application/json"].schema.$ref.split("/").pop()];
+    const ref = (x: { $ref: string }) => doc.components.schemas[x.$ref.split("/").pop()!];
+    // A single-workflow manifest or a project: one schema each.
+    const [manifest, project] = ref(body["application/json"].schema).anyOf.map(ref);
     expect(manifest.required).toContain("workflow_id");
     expect(manifest.examples[0]).toMatchObject({ workflow_id: "txt2img_basic" });
+    expect(project.required).toContain("project");
+    expect(project.examples[0].project.nodes[1].parameters.image).toEqual({ from: "shot1" });
   });
 
   it("describes the WebSocket and SSE event types", () => {

@@ -16,6 +16,7 @@ const SCENARIOS = [
   "5 Transfer",
   "6 Fairness",
   "7 Mixed models",
+  "8 Projects",
 ];
 
 describe("bench --quick", () => {

@@ -6,7 +6,7 @@ import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
 import { type OutputVariants, VariantQuerySchema, variantOf } from "../../core/media/output-variants.js";
-import { isTerminal, type Job, manifestToProject } from "../../core/models.js";
+import { isTerminal, type Job, manifestToProject, projectManifestToProject } from "../../core/models.js";
 import type { FileStore } from "../../core/storage/file-store.js";
 import type { OutputRetention } from "../../core/storage/retention.js";
 import type { WebhookDispatcher } from "../../core/webhooks/webhook-dispatcher.js";
@@ -28,9 +28,9 @@ import {
   JobStillRunningSchema,
   JobViewSchema,
   listQuery,
-  ManifestSchema,
   OutputParams,
   SubmitAcceptedSchema,
+  SubmitBodySchema,
   SubmitQuery,
 } from "../schemas/jobs.js";
 
@@ -78,7 +78,7 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
             .optional()
             .meta({ description: "Same as the manifest's idempotency_key" }),
         }),
-        body: ManifestSchema,
+        body: SubmitBodySchema,
         response: {
           200: z
             .union([JobViewSchema, SubmitAcceptedSchema])
@@ -111,10 +111,12 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       if (manifest.webhook_url) o.webhooks.assertAllowed(manifest.webhook_url);
       const key = req.headers["idempotency-key"] || undefined;
       const who = req.principal ?? OPEN;
-      const { job, created } = await o.jobs.submit(manifestToProject(manifest), key, {
-        id: who.id,
-        maxQueued: who.maxQueued,
-      });
+      const submitter = { id: who.id, maxQueued: who.maxQueued };
+      // With `project`: a graph of nodes; without: the single-workflow manifest, a project of one node.
+      const { job, created } =
+        "project" in manifest
+          ? await o.jobs.submit(projectManifestToProject(manifest), key, submitter, "project")
+          : await o.jobs.submit(manifestToProject(manifest), key, submitter, "manifest");
       const wait = Math.min(req.query.wait ?? 0, o.maxWaitS);
       if (wait > 0) {
         // reply.raw, not req.raw: a request emits "close" as soon as its body is read.
@@ -263,7 +265,8 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
       if (job.outputs_expired)
         throw new AppError("OUTPUTS_EXPIRED", `The outputs of job ${id} were deleted`, { job_id: id });
       const output = job.outputs.find((x) => x.filename === filename);
-      const file = output ? o.files.resolve("outputs", id, filename) : null;
+      // A project's outputs live in the folder of the run that made them.
+      const file = output ? o.files.resolve("outputs", output.run_id ?? id, filename) : null;
       const st = file ? await stat(file).catch(() => null) : null;
       if (!output || !file || !st) {
         throw new AppError("OUTPUT_NOT_FOUND", `Job ${id} has no output "${filename}"`, {

@@ -21,6 +21,34 @@ const envelope = <T extends string, S extends z.core.$ZodLooseShape>(
     })
     .meta({ description });
 
+/** A run of one node of a multi-node project, reported on the project's job id. */
+const node = <T extends string, S extends z.core.$ZodLooseShape>(type: T, shape: S, description: string) =>
+  envelope(
+    type,
+    {
+      ...shape,
+      project_node: z.string().meta({ description: "The project node's id" }),
+      variant: z.number().int().nullable().meta({ description: "Its variant (count / fan-out), or null" }),
+    },
+    description,
+  );
+
+const progressShape = {
+  value: z.number(),
+  max: z.number(),
+  node_id: z.string().nullable(),
+  node_title: z.string().nullable().optional(),
+  percent: z.number(),
+};
+const outputShape = {
+  filename: z.string(),
+  url: z.string(),
+  node_id: z.string(),
+  kind: z.string(),
+  content_type: z.string(),
+  size: z.number(),
+};
+
 export const JobEventSchema = z
   .discriminatedUnion("type", [
     envelope(
@@ -30,8 +58,12 @@ export const JobEventSchema = z
     ),
     envelope(
       "job.queued",
-      { workflow_id: z.string().optional(), priority: z.number().optional(), attempt: z.number().optional() },
-      "Accepted, or back in the queue for a retry",
+      {
+        workflow_id: z.string().nullable().optional(),
+        priority: z.number().optional(),
+        attempt: z.number().optional(),
+      },
+      "Accepted (a multi-node project: `workflow_id` null), or back in the queue for a retry",
     ),
     envelope(
       "job.dispatched",
@@ -41,27 +73,10 @@ export const JobEventSchema = z
     envelope("job.running", { backend_id: z.string(), attempt: z.number() }, "Executing on its host"),
     envelope(
       "job.progress",
-      {
-        value: z.number(),
-        max: z.number(),
-        node_id: z.string().nullable(),
-        node_title: z.string().nullable().optional(),
-        percent: z.number(),
-      },
-      "Sampler progress; coalesced for slow readers",
+      progressShape,
+      "Sampler progress; coalesced for slow readers. A multi-node project's: the mean over its runs",
     ),
-    envelope(
-      "job.output",
-      {
-        filename: z.string(),
-        url: z.string(),
-        node_id: z.string(),
-        kind: z.string(),
-        content_type: z.string(),
-        size: z.number(),
-      },
-      "An output was stored and can be downloaded",
-    ),
+    envelope("job.output", outputShape, "An output was stored and can be downloaded"),
     envelope(
       "job.retrying",
       { attempt: z.number(), error: JobErrorSchema, next_attempt_at: z.string().optional() },
@@ -78,6 +93,52 @@ export const JobEventSchema = z
     ),
     envelope("job.failed", { error: JobErrorSchema }, "Terminal: failed"),
     envelope("job.cancelled", { from: z.string() }, "Terminal: cancelled (`from`: the status it was in)"),
+    node(
+      "job.node.queued",
+      { workflow_id: z.string(), priority: z.number(), attempt: z.number().optional() },
+      "A project node's run is ready to run (its upstream nodes completed), or back for a retry",
+    ),
+    node(
+      "job.node.dispatched",
+      { backend_id: z.string(), attempt: z.number(), prompt_id: z.string().nullable().optional() },
+      "A project node's run was sent to a host",
+    ),
+    node(
+      "job.node.running",
+      { backend_id: z.string(), attempt: z.number() },
+      "A project node's run is executing",
+    ),
+    node("job.node.progress", progressShape, "A project node's run's progress"),
+    node(
+      "job.node.output",
+      outputShape,
+      "A project node's output was stored (its url is under the project's job id)",
+    ),
+    node(
+      "job.node.retrying",
+      { attempt: z.number(), error: JobErrorSchema, next_attempt_at: z.string().optional() },
+      "A project node's attempt failed; another follows",
+    ),
+    node(
+      "job.node.completed",
+      {
+        backend_id: z.string().nullable().optional(),
+        outputs: z.array(z.string()),
+        progress: JobProgressSchema.optional(),
+      },
+      "A project node's run completed",
+    ),
+    node(
+      "job.node.failed",
+      { error: JobErrorSchema },
+      "A project node's run failed (its dependents are skipped)",
+    ),
+    node("job.node.cancelled", { from: z.string() }, "A project node's run was stopped by a cancel"),
+    node(
+      "job.node.skipped",
+      { error: JobErrorSchema },
+      "A project node's run will not run: an upstream node failed, or the project was cancelled",
+    ),
   ])
   .meta({
     id: "JobEvent",

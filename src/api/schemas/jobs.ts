@@ -1,7 +1,12 @@
 // The job routes' wire shapes: the manifest a client submits and the job view it reads back. Response
 // objects are loose (extra fields pass through) so fields added later serialize without a schema change.
 import { z } from "zod";
-import { ManifestSchema as CoreManifestSchema, JOB_STATUSES, JobStatusSchema } from "../../core/models.js";
+import {
+  ManifestSchema as CoreManifestSchema,
+  ProjectManifestSchema as CoreProjectManifestSchema,
+  JOB_STATUSES,
+  JobStatusSchema,
+} from "../../core/models.js";
 
 export const ManifestSchema = CoreManifestSchema.meta({
   id: "Manifest",
@@ -21,6 +26,42 @@ export const ManifestSchema = CoreManifestSchema.meta({
       metadata: { shot: 42 },
     },
   ],
+});
+
+export const ProjectManifestSchema = CoreProjectManifestSchema.meta({
+  id: "ProjectManifest",
+  description:
+    'A project: workflow nodes run as one job. A parameter value `{"from": NODE_ID}` (its first image output) or ' +
+    '`{"from": NODE_ID, "output": N}` (its N-th output) links an upstream node\'s output into an image parameter; ' +
+    "`count` (1-64) runs a node that many times with its own seed each, and a node linked to it once per variant.",
+  examples: [
+    {
+      project: {
+        nodes: [
+          { id: "shot1", workflow_id: "txt2img_basic", parameters: { prompt: "a castle at dawn" } },
+          {
+            id: "shot1_up",
+            workflow_id: "scale_image",
+            parameters: { image: { from: "shot1" }, width: 2048 },
+          },
+          {
+            id: "shot2",
+            workflow_id: "txt2img_basic",
+            parameters: { prompt: "the castle at night" },
+            count: 4,
+          },
+        ],
+      },
+      priority: 5,
+      metadata: { storyboard: "ep3" },
+    },
+  ],
+});
+
+/** The body of `POST /api/job`: a single-workflow manifest, or a project (a body with `project`). */
+export const SubmitBodySchema = z.union([ManifestSchema, ProjectManifestSchema]).meta({
+  id: "SubmitBody",
+  description: "A single-workflow manifest, or a project of workflow nodes (a body with `project`)",
 });
 
 export const SubmitQuery = z.object({
@@ -91,8 +132,27 @@ export const JobOutputSchema = z
     size: z.number().int(),
     sha256: z.string(),
     url: z.string().meta({ description: "Absolute download URL" }),
+    project_node: z.string().optional().meta({ description: "The project node that made it" }),
+    variant: z.number().int().nullable().optional().meta({ description: "Its variant (count), or null" }),
   })
   .meta({ id: "JobOutput" });
+
+export const ProjectNodeViewSchema = z
+  .looseObject({
+    id: z.string().nullable().meta({ description: "The project node's id" }),
+    variant: z.number().int().nullable(),
+    workflow_id: z.string(),
+    status: JobStatusSchema,
+    backend_id: z.string().nullable(),
+    prompt_id: z.string().nullable().optional(),
+    attempts: z.number().int().meta({ description: "Attempts so far" }),
+    progress: JobProgressSchema.nullable(),
+    error: JobErrorSchema.nullable(),
+    outputs: z.array(JobOutputSchema),
+    started_at: z.string().nullable(),
+    finished_at: z.string().nullable(),
+  })
+  .meta({ id: "ProjectNodeRun", description: "One run of a project node (one per variant)" });
 
 export const JobAttemptSchema = z
   .looseObject({
@@ -122,9 +182,12 @@ export const JobViewSchema = z
   .looseObject({
     job_id: z.string(),
     status: JobStatusSchema,
-    workflow_id: z.string(),
-    workflow_version: z.string(),
-    parameters: z.record(z.string(), z.unknown()).meta({ description: "As run, including generated seeds" }),
+    workflow_id: z.string().nullable().meta({ description: "null for a multi-node project" }),
+    workflow_version: z.string().nullable(),
+    parameters: z
+      .record(z.string(), z.unknown())
+      .nullable()
+      .meta({ description: "As run, including generated seeds (null for a multi-node project)" }),
     priority: z.number().int(),
     owner: z
       .string()
@@ -137,6 +200,7 @@ export const JobViewSchema = z
     progress: JobProgressSchema.nullable(),
     error: JobErrorSchema.nullable(),
     outputs: z.array(JobOutputSchema),
+    nodes: z.array(ProjectNodeViewSchema).optional().meta({ description: "Per project node run" }),
     outputs_expired: z.boolean(),
     attempts: z.array(JobAttemptSchema).optional(),
     metadata: z.record(z.string(), z.unknown()).nullable(),

@@ -53,6 +53,8 @@ export class Attempt {
   private finished = false;
   private running = false;
   private checking = false;
+  /** The host answered one of our checks: its monitor's first poll may still be pending, it is not gone. */
+  private reached = false;
   private recheck = false;
   private terminalHint = false;
   private promptId: string;
@@ -191,10 +193,23 @@ export class Attempt {
   }
 
   private startGrace(): void {
-    const grace = setTimeout(() => {
-      if (this.monitor.snapshot.state === "offline") this.lost("backend unreachable after restart");
-    }, this.hooks.graceMs);
+    const grace = setTimeout(() => void this.graceExpired(), this.hooks.graceMs);
     this.cleanups.push(() => clearTimeout(grace));
+  }
+
+  /**
+   * Requeueing a prompt the host still holds would run it twice, so "unreachable" needs proof: a host that
+   * answered one of our checks, or answers now, is only slow (its monitor's first poll may still be due).
+   */
+  private async graceExpired(): Promise<void> {
+    if (this.finished || this.reached || this.monitor.snapshot.state !== "offline") return;
+    try {
+      await this.monitor.client.queue(this.abort.signal);
+      this.reached = true;
+      void this.check();
+    } catch {
+      this.lost("backend unreachable after restart");
+    }
   }
 
   private onMessage(msg: WsMessage): void {
@@ -303,6 +318,7 @@ export class Attempt {
       let entry = await client.history(this.promptId, this.abort.signal);
       if (entry && isFinished(entry)) return await this.finishFromHistory(entry);
       const q = await client.queue(this.abort.signal);
+      this.reached = true;
       const all = [...q.running, ...q.pending];
       if (all.some((i) => i.prompt_id === this.promptId)) {
         if (q.running.some((i) => i.prompt_id === this.promptId)) this.markRunning();

@@ -32,7 +32,13 @@ export type OrderingRule = (a: QueueGroup, b: QueueGroup) => number;
 
 export const byPriority: OrderingRule = (a, b) => b.head.priority - a.head.priority;
 export const byAge: OrderingRule = (a, b) => a.head.seq - b.head.seq;
-export const DEFAULT_ORDER: readonly OrderingRule[] = [byPriority, byAge];
+/** Ends the key of a group whose jobs belong to projects already under way (a retry, a later stage). */
+export const STARTED = ".started";
+export const startedKey = (key: string) => (key.endsWith(STARTED) ? key : `${key}${STARTED}`);
+/** Among equal priorities, nodes of started projects go first, so whole shots finish early. */
+export const startedProjectsFirst: OrderingRule = (a, b) =>
+  a.head.priority !== b.head.priority ? 0 : Number(b.key.endsWith(STARTED)) - Number(a.key.endsWith(STARTED));
+export const DEFAULT_ORDER: readonly OrderingRule[] = [byPriority, startedProjectsFirst, byAge];
 
 /**
  * The group key: equal for two jobs exactly when the scheduler cannot tell them apart and every ordering

@@ -12,6 +12,17 @@ export const JOB_EVENT_TYPES = [
   "job.completed",
   "job.failed",
   "job.cancelled",
+  // A multi-node project's runs (job_id is the project's, with project_node and variant).
+  "job.node.queued",
+  "job.node.dispatched",
+  "job.node.running",
+  "job.node.progress",
+  "job.node.output",
+  "job.node.retrying",
+  "job.node.completed",
+  "job.node.failed",
+  "job.node.cancelled",
+  "job.node.skipped",
 ] as const;
 export type JobEventType = (typeof JOB_EVENT_TYPES)[number];
 

@@ -7,24 +7,44 @@ import type { BackendMonitor } from "../../backends/monitor.js";
 import type { PreviewFrame } from "../../backends/protocol.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
-import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
+import {
+  isTerminal,
+  type Job,
+  type JobAttempt,
+  type JobError,
+  type JobStatus,
+  type Project,
+} from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
-import type { JobListQuery, JobStore } from "../storage/job-store.js";
+import type { JobListQuery, JobStore, NewJob } from "../storage/job-store.js";
 import type { QueueHead } from "../storage/queue-index.js";
 import type { StorageHealth } from "../storage/storage-health.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
 import { Attempt, type AttemptOutcome } from "./attempt.js";
 import type { DispatchPlanner } from "./dispatch-planner.js";
-import { byAge, byPriority, DispatchQueue, type GroupSpec, queueKey } from "./dispatch-queue.js";
+import {
+  byAge,
+  byPriority,
+  DispatchQueue,
+  type GroupSpec,
+  queueKey,
+  STARTED,
+  startedKey,
+  startedProjectsFirst,
+} from "./dispatch-queue.js";
 import type { JobEvents } from "./events.js";
 import { byLeastRecentService, ServiceLedger } from "./fair-share.js";
-import { prepareJob } from "./job-preparation.js";
+import { JobIntake } from "./job-intake.js";
 import { LiveProgress } from "./live-progress.js";
 import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
-import { ANONYMOUS, OwnerQuota, type Submitter } from "./owner-quota.js";
+import { ANONYMOUS, type Submitter } from "./owner-quota.js";
+import type { ManifestForm } from "./project-preparation.js";
+import { ProjectRunner } from "./project-runner.js";
 import { recoverJobs } from "./recovery.js";
 import { requirementsOf } from "./requirements.js";
+import { nextAttempt } from "./retry-policy.js";
+import { RunEvents } from "./run-events.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
 export interface JobManagerOptions {
@@ -51,16 +71,16 @@ const TICK_MS = 250;
 const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
 export class JobManager {
-  private readonly active = new Map<string, { attempt: Attempt; done: Promise<void> }>();
+  private readonly active = new Map<string, { attempt: Attempt; done: Promise<void>; job: Job }>();
   /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
   private readonly hints = new Map<string, SelectOptions>();
   private readonly gate: NextPromptGate;
   private readonly queue: DispatchQueue;
   private readonly service = new ServiceLedger();
   private readonly progress: LiveProgress;
-  /** Submits under way per idempotency key. */
-  private readonly submitting = new Map<string, Promise<Job>>();
-  private readonly quota: OwnerQuota;
+  private readonly intake: JobIntake;
+  private readonly projects: ProjectRunner;
+  private readonly say: RunEvents;
   /** Attempt ends whose writes failed while storage was unavailable, replayed when it recovers. */
   private readonly deferred: (() => void)[] = [];
   private tick: NodeJS.Timeout | null = null;
@@ -71,7 +91,7 @@ export class JobManager {
 
   constructor(
     private readonly store: JobStore,
-    private readonly workflows: WorkflowStorage,
+    workflows: WorkflowStorage,
     private readonly scheduler: Scheduler,
     private readonly files: FileStore,
     readonly events: JobEvents,
@@ -81,13 +101,24 @@ export class JobManager {
     private readonly planner: DispatchPlanner | null = null,
   ) {
     this.progress = new LiveProgress(store, (err) => opts.storage.report(err));
-    const order = [byPriority, byLeastRecentService(this.service), byAge];
+    this.intake = new JobIntake(
+      store,
+      workflows,
+      scheduler,
+      files,
+      opts,
+      (rows) => this.created(rows),
+      opts.storage,
+    );
+    // Fair share between owners first, then started projects' nodes before new projects' first nodes.
+    const order = [byPriority, byLeastRecentService(this.service), startedProjectsFirst, byAge];
     this.queue = new DispatchQueue(
       store.queue,
       (head) => this.groupSpec(head),
       planner?.enabled ? planner.ordering(order) : order,
     );
-    this.quota = new OwnerQuota(store);
+    this.projects = new ProjectRunner(store, files);
+    this.say = new RunEvents(events, (id) => this.projects.runs(id)?.runs ?? []);
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
   }
@@ -97,62 +128,39 @@ export class JobManager {
     project: Project,
     idempotencyKey?: string,
     submitter: Submitter = ANONYMOUS,
+    form: ManifestForm = "manifest",
   ): Promise<{ job: Job; created: boolean }> {
     if (this.stopping) throw new AppError("SHUTTING_DOWN");
     this.opts.storage.assertWritable();
-    const key = idempotencyKey ?? project.options.idempotency_key;
-    if (!key) return { job: await this.create(project, null, submitter), created: true };
-    // Checked and claimed synchronously, so two concurrent submits with one key cannot both create a job.
-    // Idempotency keys are per API key: another client's key must never return this client's job.
-    const scoped = `${submitter.id ?? ""}\n${key}`;
-    const inFlight = this.submitting.get(scoped);
-    if (inFlight) return { job: await inFlight, created: false };
-    const existing = this.byKey(key, submitter.id);
-    if (existing) return { job: existing, created: false };
-    const creating = this.create(project, key, submitter);
-    this.submitting.set(scoped, creating);
-    try {
-      return { job: await creating, created: true };
-    } finally {
-      this.submitting.delete(scoped);
-    }
+    return this.intake.submit(project, idempotencyKey ?? project.options.idempotency_key, submitter, form);
   }
 
-  private async create(project: Project, key: string | null, submitter: Submitter): Promise<Job> {
-    const release = this.quota.reserve(submitter);
-    try {
-      return await this.createReserved(project, key, submitter.id);
-    } finally {
-      release();
+  /** New rows are in the database: announce them and give idle hosts their work. */
+  private created(rows: NewJob[]): void {
+    const head = rows[0]!;
+    const nodes = rows.length > 1 ? rows.length - 1 : undefined;
+    this.log.info(
+      { job_id: head.id, workflow_id: head.workflow_id, priority: head.priority, nodes },
+      "job queued",
+    );
+    this.events.emit("job.queued", head.id, {
+      workflow_id: head.project ? null : head.workflow_id,
+      priority: head.priority,
+    });
+    for (const r of rows) if (r.queue_key) this.queue.joined(r.queue_key);
+    for (const r of rows.slice(1)) {
+      if (r.status === "queued")
+        this.say.emit(r, "queued", { workflow_id: r.workflow_id, priority: r.priority });
     }
-  }
-
-  private async createReserved(project: Project, key: string | null, owner: string | null): Promise<Job> {
-    const prepared = await prepareJob(project, {
-      workflows: this.workflows,
-      files: this.files,
-      media: { ...this.opts.media, hasOutput: (id, name) => this.store.outputNames(id).includes(name) },
-      defaults: { timeoutS: this.opts.jobTimeoutS, maxAttempts: this.opts.maxAttempts },
-      assertCapable: (job) => this.scheduler.assertCapable(requirementsOf(job)),
-    });
-    const queue_key = queueKey({ requirements: requirementsOf(prepared), options: {} }, { owner });
-    const row = { ...prepared, idempotency_key: key, owner };
-    const seq = await this.store.insertSoon({ ...row, queue_key }).catch(async (err: unknown) => {
-      // Not stored, so not accepted: the client hears 503 and its files go.
-      await this.files.remove("inputs", row.id).catch(() => undefined);
-      throw this.opts.storage.toAppError(err) ?? err;
-    });
-    this.queue.joined(queue_key);
-    this.log.info({ job_id: row.id, workflow_id: row.workflow_id, priority: row.priority }, "job queued");
-    this.events.emit("job.queued", row.id, { workflow_id: row.workflow_id, priority: row.priority });
     // Now rather than via kick(): the insert already waited a turn, and an idle host should not wait another.
     if (!this.stopping) this.dispatch();
-    return { ...row, seq, outputs: [], outputs_expired: false, updated_at: row.created_at };
   }
 
   get(id: string): Job {
     const job = this.store.get(id);
-    if (!job) throw new AppError("JOB_NOT_FOUND", `Job "${id}" not found`, { job_id: id });
+    // A project's runs are reached through their project, never as jobs of their own.
+    if (!job || job.project_id !== job.id)
+      throw new AppError("JOB_NOT_FOUND", `Job "${id}" not found`, { job_id: id });
     return this.progress.overlay(job);
   }
 
@@ -188,11 +196,26 @@ export class JobManager {
     ) {
       return this.cancel(id); // it moved meanwhile: decide again on its new state
     }
-    this.hints.delete(id);
     this.log.info({ job_id: id, from: job.status }, "job cancelled");
-    this.events.emit("job.cancelled", id, { from: job.status });
-    this.active.get(id)?.attempt.stop("cancel");
+    // A project's runs first: its own terminal event must be the last one its subscribers get.
+    for (const run of job.nodes ?? [job]) this.cancelRun(run, error);
+    if (job.nodes) this.say.project(id, "job.cancelled", { from: job.status });
     return this.get(id);
+  }
+
+  /** Waiting runs are skipped, queued ones cancelled, ones on a host stopped there. */
+  private cancelRun(run: Job, error: JobError): void {
+    if (run.id !== run.project_id) {
+      const ended = { error, finished_at: now() };
+      if (this.store.transition(run.id, ["waiting", "queued", "retrying"], "skipped", ended)) {
+        this.say.emit(run, "skipped", { error });
+        return;
+      }
+      if (!this.store.transition(run.id, ["dispatching", "running"], "cancelled", ended)) return;
+    }
+    this.hints.delete(run.id);
+    this.say.emit(run, "cancelled", { from: run.status });
+    this.active.get(run.id)?.attempt.stop("cancel");
   }
 
   /** Follows a host's events; hosts added while running are attached as they join. Repeats are harmless. */
@@ -220,6 +243,8 @@ export class JobManager {
       resume: (job, m, deadline) => this.run(job, m, true, deadline),
       requeue: (job, error) => this.retry(job, job.backend_id ?? "", { kind: "retry", error }),
     });
+    // A crash between a run's end and its project's next step left that step undone.
+    for (const id of this.store.projects.open(100_000)) this.advance(id);
     this.tick = setInterval(() => this.onTick(), TICK_MS);
     this.tick.unref();
     this.kick();
@@ -243,12 +268,6 @@ export class JobManager {
     });
   }
 
-  private byKey(key: string, owner: string | null): Job | null {
-    const since = new Date(Date.now() - this.opts.idempotencyTtlH * 3_600_000).toISOString();
-    const id = this.store.findByIdempotencyKey(key, owner, since);
-    return id ? this.store.get(id) : null;
-  }
-
   private dispatch(): void {
     if (!this.opts.storage.ok) return;
     try {
@@ -268,7 +287,7 @@ export class JobManager {
       if (!next) return;
       this.queue.taken(next.group.key);
       const job = this.store.get(next.group.head.id);
-      if (job && this.startAttempt(job, next.target)) this.service.served(job.owner);
+      if (job && !job.project && this.startAttempt(job, next.target)) this.service.served(job.owner);
     }
   }
 
@@ -280,7 +299,7 @@ export class JobManager {
 
   /** Why a queued job waits, for GET /api/job/:id (null once it has left the queue). */
   waitingReason(job: Job) {
-    if (!this.planner || job.status !== "queued") return null;
+    if (!this.planner || job.status !== "queued" || job.project) return null;
     return this.planner.explain(job, requirementsOf(job), this.hints.get(job.id));
   }
 
@@ -309,7 +328,18 @@ export class JobManager {
     if (!ok) return false;
     this.scheduler.acquire(m.id, job.id);
     this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
-    this.events.emit("job.dispatched", job.id, { backend_id: m.id, attempt, prompt_id: promptId });
+    this.say.emit(job, "dispatched", { backend_id: m.id, attempt, prompt_id: promptId });
+    if (
+      job.project_id !== job.id &&
+      this.store.transition(job.project_id, ["queued"], "running", { started_at: now() })
+    ) {
+      for (const k of this.store.projects.markStarted(job.project_id, STARTED)) this.queue.joined(k);
+      this.say.project(job.project_id, "job.running", {
+        backend_id: m.id,
+        attempt,
+        first_node: job.project_node,
+      });
+    }
     const running = {
       ...job,
       status: "dispatching" as const,
@@ -335,26 +365,21 @@ export class JobManager {
         this.gate.started(attempt);
         if (this.store.transition(job.id, ["dispatching"], "running", { started_at: now() })) {
           this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: attempt.prompt }, "job running");
-          this.events.emit("job.running", job.id, { backend_id: m.id, attempt: job.attempt });
+          this.say.emit(job, "running", { backend_id: m.id, attempt: job.attempt });
         }
       },
       onProgress: (p) => {
         this.gate.progressed(attempt);
         this.progress.record(job.id, p);
-        this.events.emit("job.progress", job.id, { ...p });
+        this.say.emit(job, "progress", { ...p });
       },
       onOutput: (o) => {
         this.store.addOutput(job.id, o);
-        this.events.emit("job.output", job.id, {
-          filename: o.filename,
-          node_id: o.node_id,
-          kind: o.kind,
-          content_type: o.content_type,
-          size: o.size,
-        });
+        this.say.output(job, o);
       },
       onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
-      previewMethod: () => this.previewMethod(job.id),
+      // A project's run is followed (and previewed) under its project's id.
+      previewMethod: () => this.previewMethod(job.project_id),
       onPromptSent: () => {
         if (readyAt !== undefined) this.observer.promptSent?.(m.id, (Date.now() - readyAt) / 1000);
       },
@@ -370,7 +395,7 @@ export class JobManager {
         this.settleOrDefer(job, m, outcome, (Date.now() - started) / 1000);
       })
       .catch((err) => this.log.error({ job_id: job.id, err }, "could not record an attempt's end"));
-    this.active.set(job.id, { attempt, done });
+    this.active.set(job.id, { attempt, done, job });
   }
 
   /** Every step of settle() may run twice (its writes are compare-and-set), so a failed one is replayed. */
@@ -416,7 +441,7 @@ export class JobManager {
           this.hints.delete(job.id);
           this.log.info({ ...fields, seconds }, "job completed");
           // The final progress rides on the event so a client's bar ends at exactly 100 without another read.
-          this.events.emit("job.completed", job.id, {
+          this.say.emit(job, "completed", {
             backend_id: m.id,
             outputs: this.store.outputNames(job.id),
             progress: FINAL_PROGRESS,
@@ -431,6 +456,7 @@ export class JobManager {
         this.retry(job, m.id, outcome);
         break;
     }
+    this.advance(job.project_id);
     this.kick();
   }
 
@@ -445,7 +471,7 @@ export class JobManager {
     if (!done) return;
     this.hints.delete(job.id);
     this.log.warn({ job_id: job.id, backend_id: job.backend_id, error }, "job failed");
-    this.events.emit("job.failed", job.id, { error });
+    this.say.emit(job, "failed", { error });
   }
 
   private retry(job: Job, backendId: string, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
@@ -461,41 +487,23 @@ export class JobManager {
       });
       return;
     }
-    const hint = this.hints.get(job.id) ?? {};
-    if (outcome.excludeBackend) hint.exclude = new Set([...(hint.exclude ?? []), backendId]);
-    if (outcome.excludeBackend && this.refusedEverywhere(job, outcome.error, hint.exclude ?? new Set()))
+    const next = nextAttempt(job, backendId, outcome, this.hints.get(job.id), this.opts.retryBackoffS);
+    const notBefore = next.notBefore;
+    this.hints.set(job.id, next.hint);
+    if (outcome.excludeBackend && this.refusedEverywhere(job, outcome.error, next.hint.exclude ?? new Set()))
       return;
-    if (outcome.minFreeVramBytes !== undefined) hint.minFreeVramBytes = outcome.minFreeVramBytes;
-    this.hints.set(job.id, hint);
-    // Exponential backoff with jitter; a host that just died should not get the job straight back.
-    const delay = this.opts.retryBackoffS * 1000 * 2 ** (job.attempt - 1) * (0.75 + Math.random() * 0.5);
-    const notBefore = new Date(Date.now() + Math.min(delay, 60_000)).toISOString();
-    // A hint changes where the job may go, so the job moves to the group of jobs with the same hint.
-    const key = queueKey({ requirements: requirementsOf(job), options: hint }, { owner: job.owner });
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
-      this.store.queue.setKey(job.id, key);
+      this.store.queue.setKey(job.id, next.queueKey);
       return this.store.transition(job.id, ["dispatching", "running"], "retrying", {
         not_before: notBefore,
         progress: null,
       });
     });
     if (!done) return;
-    this.log.warn(
-      {
-        job_id: job.id,
-        backend_id: backendId,
-        attempt: job.attempt,
-        error: outcome.error,
-        next_attempt_at: notBefore,
-      },
-      "job will be retried",
-    );
-    this.events.emit("job.retrying", job.id, {
-      attempt: job.attempt,
-      error: outcome.error,
-      next_attempt_at: notBefore,
-    });
+    const retrying = { attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore };
+    this.log.warn({ job_id: job.id, backend_id: backendId, ...retrying }, "job will be retried");
+    this.say.emit(job, "retrying", retrying);
   }
 
   /**
@@ -524,6 +532,60 @@ export class JobManager {
     return p.request === "always" || this.events.previewInterest(jobId) ? p.method : null;
   }
 
+  /**
+   * A multi-node project's next step after one of its runs ended (or after a restart): ready runs are
+   * queued with their upstream outputs, runs that never can are skipped, and the project ends with its runs.
+   */
+  private advance(projectId: string): void {
+    for (let round = 0; round < 64; round++) {
+      const p = this.projects.runs(projectId);
+      if (!p || isTerminal(p.head.status)) return;
+      const step = this.projects.step(p.runs);
+      for (const { run, inputs } of step.ready) {
+        const needs = this.store.queue.needs(run.id);
+        if (!needs) continue;
+        const spec = { requirements: requirementsOf(needs), options: {} };
+        const key = startedKey(queueKey(spec, { owner: run.owner }));
+        this.store.queue.setKey(run.id, key); // only read once the run is queued, so no transaction needed
+        if (!this.store.transition(run.id, ["waiting"], "queued", { inputs })) continue;
+        this.queue.joined(key);
+        this.say.emit(run, "queued", { workflow_id: run.workflow_id, priority: p.head.priority });
+      }
+      for (const { run, error } of step.unresolvable) {
+        if (this.store.transition(run.id, ["waiting"], "failed", { error, finished_at: now() }))
+          this.say.emit(run, "failed", { error });
+      }
+      for (const { run, error } of step.skipped) {
+        if (this.store.transition(run.id, ["waiting"], "skipped", { error, finished_at: now() }))
+          this.say.emit(run, "skipped", { error });
+      }
+      if (step.end) {
+        this.endProject(projectId, p.head.status, step.end);
+        return;
+      }
+      if (step.unresolvable.length + step.skipped.length === 0) break;
+    }
+    this.kick();
+  }
+
+  private endProject(id: string, from: JobStatus, end: { status: JobStatus; error: JobError | null }): void {
+    const completed = end.status === "completed";
+    const patch = {
+      error: end.error,
+      finished_at: now(),
+      ...(completed ? { progress: FINAL_PROGRESS } : {}),
+    };
+    if (!this.store.transition(id, [from], end.status, patch)) return;
+    this.log.info({ job_id: id, status: end.status }, `project ${end.status}`);
+    if (completed)
+      this.say.project(id, "job.completed", {
+        outputs: this.store.get(id)?.outputs.map((o) => o.filename) ?? [],
+        progress: FINAL_PROGRESS,
+      });
+    else if (end.status === "failed") this.say.project(id, "job.failed", { error: end.error });
+    else this.say.project(id, "job.cancelled", { from });
+  }
+
   private onTick(): void {
     if (!this.opts.storage.ok) return;
     try {
@@ -539,7 +601,7 @@ export class JobManager {
       if (job.not_before && job.not_before > nowIso) continue;
       if (this.store.transition(job.id, ["retrying"], "queued", { not_before: null })) {
         this.queue.joined(this.store.queue.keyOf(job.id) ?? "");
-        this.events.emit("job.queued", job.id, {
+        this.say.emit(job, "queued", {
           workflow_id: job.workflow_id,
           priority: job.priority,
           attempt: job.attempt + 1,
@@ -549,23 +611,20 @@ export class JobManager {
     const cutoff = new Date(Date.now() - this.opts.queueTimeoutS * 1000).toISOString();
     for (const id of this.store.queuedBefore(cutoff, 256)) {
       const job = this.store.get(id);
-      if (job)
-        this.fail(job, {
-          code: "QUEUE_TIMEOUT",
-          message: `no backend took the job within ${this.opts.queueTimeoutS} s`,
-        });
+      if (!job) continue;
+      this.fail(job, {
+        code: "QUEUE_TIMEOUT",
+        message: `no backend took the job within ${this.opts.queueTimeoutS} s`,
+      });
+      this.advance(job.project_id);
     }
     this.kick();
   }
 
   private forwardPreview(promptId: string | null, frame: PreviewFrame): void {
     if (!promptId) return;
-    for (const [jobId, a] of this.active) {
-      if (a.attempt.prompt === promptId) {
-        this.events.emitPreview({ job_id: jobId, format: frame.format, image: frame.image });
-        return;
-      }
-    }
+    const a = [...this.active.values()].find((x) => x.attempt.prompt === promptId);
+    if (a) this.say.preview(a.job, frame);
   }
 }
 

@@ -1,7 +1,8 @@
 // Progress of running jobs. One commit per sampler step would cost more than the step on a fast host, so
 // the latest value lives in memory, is persisted a few times a second, and readers get it from here.
-import type { Job, JobProgress } from "../models.js";
+import { isTerminal, type Job, type JobProgress } from "../models.js";
 import type { JobStore } from "../storage/job-store.js";
+import { projectPercent } from "./project-graph.js";
 
 const WRITE_EVERY_MS = 500;
 
@@ -29,8 +30,18 @@ export class LiveProgress {
     } else this.latest.set(jobId, { progress, written: last.written });
   }
 
-  /** The job with its newest progress, which the database may not have yet. */
+  /** The job with its newest progress, which the database may not have yet; a project's is its runs' mean. */
   overlay(job: Job): Job {
+    if (job.nodes) {
+      const nodes = job.nodes.map((n) => this.overlay(n));
+      if (isTerminal(job.status)) return { ...job, nodes };
+      const percent = projectPercent(nodes, () => undefined);
+      return {
+        ...job,
+        nodes,
+        progress: { value: percent, max: 100, node_id: null, node_title: null, percent },
+      };
+    }
     const live = job.status === "running" ? this.latest.get(job.id) : undefined;
     return live ? { ...job, progress: live.progress } : job;
   }

@@ -14,6 +14,7 @@ export interface RecoveryActions {
 export function recoverJobs(store: JobStore, scheduler: Scheduler, act: RecoveryActions): void {
   for (const status of ["dispatching", "running"] as const) {
     for (const job of store.withStatus(status, 100_000)) {
+      if (job.project) continue; // a project's own row never runs; its runs are rows of their own
       const m = scheduler.all().find((b) => b.id === job.backend_id);
       if (!m) {
         act.requeue(job, {

@@ -129,6 +129,15 @@ const MIGRATIONS: string[] = [
      removed INTEGER NOT NULL DEFAULT 0,
      updated_at TEXT NOT NULL
    );`,
+  // Projects: every row runs one node of a project (project_id; a single workflow is its own project), a
+  // multi-node project's own row holds the graph (project) and never runs.
+  `ALTER TABLE jobs ADD COLUMN project_id TEXT;
+   ALTER TABLE jobs ADD COLUMN project_node TEXT;
+   ALTER TABLE jobs ADD COLUMN variant INTEGER;
+   ALTER TABLE jobs ADD COLUMN project TEXT;
+   ALTER TABLE jobs ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
+   UPDATE jobs SET project_id = id, project_node = 'node-1';
+   CREATE INDEX jobs_project ON jobs (project_id);`,
 ];
 
 export function openDatabase(file: string): Database.Database {

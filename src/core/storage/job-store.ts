@@ -11,6 +11,7 @@ import {
   type JobProgress,
   type JobStatus,
 } from "../models.js";
+import { ProjectRows } from "./project-rows.js";
 import { QueueIndex } from "./queue-index.js";
 import { storageStateOf } from "./storage-health.js";
 
@@ -45,6 +46,7 @@ export interface JobPatch {
   finished_at?: string | null;
   not_before?: string | null;
   graph?: Job["graph"];
+  inputs?: Job["inputs"];
 }
 
 const PATCH_COLUMNS: Record<keyof JobPatch, (v: unknown) => unknown> = {
@@ -57,36 +59,44 @@ const PATCH_COLUMNS: Record<keyof JobPatch, (v: unknown) => unknown> = {
   finished_at: (v) => v,
   not_before: (v) => v,
   graph: (v) => JSON.stringify(v),
+  inputs: (v) => JSON.stringify(v),
 };
 
 export class JobStore {
   private readonly stmts;
-  private pendingInserts: { job: NewJob; resolve: (seq: number) => void; reject: (err: Error) => void }[] =
+  private pendingInserts: { jobs: NewJob[]; resolve: (seq: number) => void; reject: (err: Error) => void }[] =
     [];
 
   readonly queue: QueueIndex;
+  readonly projects: ProjectRows;
 
   constructor(private readonly db: Database.Database) {
     this.queue = new QueueIndex(db);
+    this.projects = new ProjectRows(db);
     this.stmts = {
       insert:
         db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
         min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
-        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before, queue_key, owner)
+        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before,
+        queue_key, owner, project_id, project_node, variant, project, links)
         VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
         @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
         @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
-        @not_before, @queue_key, @owner)`),
+        @not_before, @queue_key, @owner, @project_id, @project_node, @variant, @project, @links)`),
       get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
       outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
+      projectOutputs: db.prepare(`SELECT o.*, j.project_node, j.variant FROM job_outputs o
+        JOIN jobs j ON j.id = o.job_id WHERE j.project_id = ? AND j.id != j.project_id
+        ORDER BY j.seq, o.created_at, o.filename`),
       attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
       // Scoped to the key that made the job, so one client's idempotency key never returns another's job.
       byKey: db.prepare(
         "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
       ownerOf: db.prepare("SELECT owner FROM jobs WHERE id = ?"),
+      // A project counts once (its own row), not once per node run.
       unfinishedOf: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND owner IS NOT NULL
-        AND status IN ('queued', 'dispatching', 'running', 'retrying')`),
+        AND status IN ('queued', 'dispatching', 'running', 'retrying') AND (project_id IS NULL OR project_id = id)`),
       queued: db.prepare(
         "SELECT id, requires, min_vram_gb FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
       ),
@@ -96,7 +106,9 @@ export class JobStore {
         "SELECT filename FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename",
       ),
       byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
-      counts: db.prepare("SELECT status, COUNT(*) AS n FROM jobs GROUP BY status"),
+      counts: db.prepare(
+        "SELECT status, COUNT(*) AS n FROM jobs WHERE project_id IS NULL OR project_id = id GROUP BY status",
+      ),
       addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
         comfy_subfolder, comfy_type, kind, content_type, size, sha256, created_at)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -108,7 +120,9 @@ export class JobStore {
       ),
       setAttemptPrompt: db.prepare("UPDATE job_attempts SET prompt_id = ? WHERE job_id = ? AND attempt = ?"),
       queuedBefore: db.prepare(
-        "SELECT id FROM jobs WHERE status = 'queued' AND created_at < ? ORDER BY created_at LIMIT ?",
+        // A run that waited on upstream nodes counts its queue time from when it became ready.
+        `SELECT id FROM jobs WHERE status = 'queued' AND project IS NULL AND created_at < ?
+         AND (links = '[]' OR updated_at < ?) ORDER BY created_at LIMIT ?`,
       ),
       setPrompt: db.prepare("UPDATE jobs SET prompt_id = ?, updated_at = ? WHERE id = ? AND attempt = ?"),
       progress: db.prepare(
@@ -127,9 +141,10 @@ export class JobStore {
    * a commit rewrites every page it touched (the table and four indexes), so one commit for many submits is
    * most of the submit throughput. Resolves with the job's seq once it is committed.
    */
-  insertSoon(job: NewJob): Promise<number> {
+  insertSoon(job: NewJob | NewJob[]): Promise<number> {
+    const jobs = Array.isArray(job) ? job : [job];
     return new Promise((resolve, reject) => {
-      this.pendingInserts.push({ job, resolve, reject });
+      this.pendingInserts.push({ jobs, resolve, reject });
       if (this.pendingInserts.length === 1) setImmediate(() => this.flushInserts());
     });
   }
@@ -138,7 +153,7 @@ export class JobStore {
     const batch = this.pendingInserts;
     this.pendingInserts = [];
     try {
-      const seqs = this.transaction(() => batch.map((b) => this.insert(b.job)));
+      const seqs = this.transaction(() => batch.map((b) => this.insertAll(b.jobs)));
       for (const [i, b] of batch.entries()) b.resolve(seqs[i]!);
     } catch (err) {
       // A locked or full database fails every row alike: retrying each would only block longer.
@@ -146,15 +161,21 @@ export class JobStore {
         for (const b of batch) b.reject(err as Error);
         return;
       }
-      // One bad row must not fail the others: write them one by one to find it.
+      // One bad submit must not fail the others: write them one by one to find it.
       for (const b of batch) {
         try {
-          b.resolve(this.insert(b.job));
+          b.resolve(this.transaction(() => this.insertAll(b.jobs)));
         } catch (err) {
           b.reject(err as Error);
         }
       }
     }
+  }
+
+  /** A project's rows in one go; returns the first row's seq. */
+  private insertAll(jobs: NewJob[]): number {
+    const seqs = jobs.map((j) => this.insert(j));
+    return seqs[0]!;
   }
 
   /** Returns the job's sequence number (its position in submission order, used as the list cursor). */
@@ -169,6 +190,8 @@ export class JobStore {
       progress: job.progress ? JSON.stringify(job.progress) : null,
       error: job.error ? JSON.stringify(job.error) : null,
       queue_key: job.queue_key ?? null,
+      project: job.project ? JSON.stringify(job.project) : null,
+      links: JSON.stringify(job.links),
     });
     return Number(r.lastInsertRowid);
   }
@@ -220,6 +243,8 @@ export class JobStore {
       where.push("owner = ?");
       args.push(q.owner);
     }
+    // A multi-node project's runs are part of their project, not jobs of their own.
+    where.push("(project_id IS NULL OR project_id = id)");
     if (q.cursor !== undefined) {
       where.push("seq < ?");
       args.push(q.cursor);
@@ -262,7 +287,17 @@ export class JobStore {
   }
 
   counts(): Record<JobStatus, number> {
-    const out = { queued: 0, dispatching: 0, running: 0, retrying: 0, completed: 0, failed: 0, cancelled: 0 };
+    const out = {
+      waiting: 0,
+      skipped: 0,
+      queued: 0,
+      dispatching: 0,
+      running: 0,
+      retrying: 0,
+      completed: 0,
+      failed: 0,
+      cancelled: 0,
+    };
     for (const r of this.stmts.counts.all() as { status: JobStatus; n: number }[]) out[r.status] = r.n;
     return out;
   }
@@ -287,7 +322,7 @@ export class JobStore {
 
   /** Ids of jobs still queued that were created before `iso` (for the queue timeout). */
   queuedBefore(iso: string, limit: number): string[] {
-    return (this.stmts.queuedBefore.all(iso, limit) as { id: string }[]).map((r) => r.id);
+    return (this.stmts.queuedBefore.all(iso, iso, limit) as { id: string }[]).map((r) => r.id);
   }
 
   /** Records the prompt id a host chose (older hosts ignore ours). */
@@ -378,14 +413,39 @@ export class JobStore {
       max_attempts: r.max_attempts as number,
       progress: json(r.progress, null),
       error: json(r.error, null),
-      outputs: withOutputs ? (this.stmts.outputs.all(r.id) as Row[]).map(toOutput) : [],
+      outputs: withOutputs ? this.outputsOf(r) : [],
       outputs_expired: r.outputs_expired === 1,
       created_at: r.created_at as string,
       updated_at: r.updated_at as string,
       started_at: (r.started_at as string | null) ?? null,
       finished_at: (r.finished_at as string | null) ?? null,
       not_before: (r.not_before as string | null) ?? null,
+      project_id: (r.project_id as string | null) ?? (r.id as string),
+      project_node: (r.project_node as string | null) ?? null,
+      variant: (r.variant as number | null) ?? null,
+      project: json(r.project, null),
+      links: json(r.links, []),
+      ...(withOutputs && r.project != null
+        ? { nodes: this.projects.fullRuns(r.id as string).map((n) => this.toJob(n, true)) }
+        : {}),
     };
+  }
+
+  /** A multi-node project's row lists every node's outputs; any other row its own. */
+  private outputsOf(r: Row): JobOutput[] {
+    if (r.project == null) {
+      const node = (r.project_node as string | null) ?? undefined;
+      return (this.stmts.outputs.all(r.id) as Row[]).map((o) => ({
+        ...toOutput(o),
+        ...(node ? { project_node: node, variant: (r.variant as number | null) ?? null } : {}),
+      }));
+    }
+    return this.projects.outputs(r.id as string).map((o) => ({
+      ...toOutput(o),
+      project_node: o.project_node as string,
+      variant: (o.variant as number | null) ?? null,
+      run_id: o.job_id as string,
+    }));
   }
 }
 

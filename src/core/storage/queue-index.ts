@@ -35,7 +35,7 @@ export class QueueIndex {
       setKey: db.prepare("UPDATE jobs SET queue_key = ? WHERE id = ?"),
       needs: db.prepare("SELECT graph, requires, min_vram_gb FROM jobs WHERE id = ?"),
       unkeyed: db.prepare(`SELECT id FROM jobs
-        WHERE status IN ('queued', 'retrying') AND queue_key IS NULL LIMIT ?`),
+        WHERE status IN ('queued', 'retrying') AND queue_key IS NULL AND project IS NULL LIMIT ?`),
     };
   }
 

@@ -90,5 +90,12 @@ export class OutputRetention {
     this.store.markOutputsExpired(jobId);
     await this.files.remove("outputs", jobId);
     await this.files.remove("inputs", jobId);
+    // A multi-node project's files are in its runs' folders.
+    for (const run of this.store.projects.runsOf(jobId)) {
+      if (run.id === jobId) continue;
+      this.store.markOutputsExpired(run.id);
+      await this.files.remove("outputs", run.id);
+      await this.files.remove("inputs", run.id);
+    }
   }
 }
