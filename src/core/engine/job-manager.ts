@@ -43,7 +43,7 @@ import type { ManifestForm } from "./project-preparation.js";
 import { ProjectRunner } from "./project-runner.js";
 import { recoverJobs } from "./recovery.js";
 import { requirementsOf } from "./requirements.js";
-import { nextAttempt } from "./retry-policy.js";
+import { exhaustedError, nextAttempt, refusedError } from "./retry-policy.js";
 import { RunEvents } from "./run-events.js";
 import type { Scheduler, SelectOptions } from "./scheduler.js";
 
@@ -379,7 +379,7 @@ export class JobManager {
       },
       onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
       // A project's run is followed (and previewed) under its project's id.
-      previewMethod: () => this.previewMethod(job.project_id),
+      previewMethod: () => this.say.previewMethod(job, this.opts.previews),
       onPromptSent: () => {
         if (readyAt !== undefined) this.observer.promptSent?.(m.id, (Date.now() - readyAt) / 1000);
       },
@@ -477,14 +477,7 @@ export class JobManager {
   private retry(job: Job, backendId: string, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
     if (job.attempt >= job.max_attempts) {
       this.store.endAttempt(job.id, job.attempt, outcome.error);
-      const attempts = this.store
-        .attempts(job.id)
-        .map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
-      this.fail(job, {
-        code: "ATTEMPTS_EXHAUSTED",
-        message: `failed ${job.attempt} attempt(s); last: ${outcome.error.message}`,
-        details: { attempts },
-      });
+      this.fail(job, exhaustedError(job, outcome.error, this.store.attempts(job.id)));
       return;
     }
     const next = nextAttempt(job, backendId, outcome, this.hints.get(job.id), this.opts.retryBackoffS);
@@ -513,23 +506,8 @@ export class JobManager {
   private refusedEverywhere(job: Job, error: JobError, refused: ReadonlySet<string>): boolean {
     if (this.scheduler.candidatesLeft(requirementsOf(job), refused).length > 0) return false;
     this.store.endAttempt(job.id, job.attempt, error);
-    const refusals = this.store
-      .attempts(job.id)
-      .filter((a) => a.error && refused.has(a.backend_id))
-      .map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
-    const hosts = [...new Set(refusals.map((r) => r.backend_id))];
-    this.fail(job, {
-      code: "REJECTED_BY_ALL_BACKENDS",
-      message: `every backend that could run the job refused it (${hosts.join(", ")}); last: ${error.message}`,
-      details: { refusals },
-    });
+    this.fail(job, refusedError(error, this.store.attempts(job.id), refused));
     return true;
-  }
-
-  private previewMethod(jobId: string): string | null {
-    const p = this.opts.previews ?? { request: "when_subscribed", method: "auto" };
-    if (p.request === "never") return null;
-    return p.request === "always" || this.events.previewInterest(jobId) ? p.method : null;
   }
 
   /**

@@ -1,6 +1,7 @@
 // Where and when a failed attempt's job tries again: hosts to avoid and VRAM to look for (from how the
-// attempt failed), an exponential backoff with jitter, and the dispatch group those hints put it in.
-import type { Job } from "../models.js";
+// attempt failed), an exponential backoff with jitter, and the dispatch group those hints put it in; and the
+// errors a job ends with when no attempt is left.
+import type { Job, JobAttempt, JobError } from "../models.js";
 import type { AttemptOutcome } from "./attempt.js";
 import { queueKey, startedKey } from "./dispatch-queue.js";
 import { requirementsOf } from "./requirements.js";
@@ -32,5 +33,29 @@ export function nextAttempt(
     queueKey: startedKey(
       queueKey({ requirements: requirementsOf(job), options: hint }, { owner: job.owner }),
     ),
+  };
+}
+
+/** A job out of attempts: every attempt's host and error. */
+export function exhaustedError(job: Job, last: JobError, attempts: JobAttempt[]): JobError {
+  return {
+    code: "ATTEMPTS_EXHAUSTED",
+    message: `failed ${job.attempt} attempt(s); last: ${last.message}`,
+    details: {
+      attempts: attempts.map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error })),
+    },
+  };
+}
+
+/** Every host that could run the job refused it for a reason of its own: each refusal. */
+export function refusedError(last: JobError, attempts: JobAttempt[], refused: ReadonlySet<string>): JobError {
+  const refusals = attempts
+    .filter((a) => a.error && refused.has(a.backend_id))
+    .map((a) => ({ attempt: a.attempt, backend_id: a.backend_id, error: a.error }));
+  const hosts = [...new Set(refusals.map((r) => r.backend_id))];
+  return {
+    code: "REJECTED_BY_ALL_BACKENDS",
+    message: `every backend that could run the job refused it (${hosts.join(", ")}); last: ${last.message}`,
+    details: { refusals },
   };
 }

@@ -53,6 +53,16 @@ export class RunEvents {
     this.events.emitPreview({ job_id: run.project_id, format: frame.format, image: frame.image });
   }
 
+  /** Whether to ask a host for live previews of a run: only if someone follows its job (or always/never). */
+  previewMethod(
+    run: RunRef,
+    previews: { request: "when_subscribed" | "always" | "never"; method: string } | undefined,
+  ): string | null {
+    const p = previews ?? { request: "when_subscribed", method: "auto" };
+    if (p.request === "never") return null;
+    return p.request === "always" || this.events.previewInterest(run.project_id) ? p.method : null;
+  }
+
   /** The project's own event (`job.running`, `job.completed`, …). */
   project(projectId: string, type: JobEventType, data: Record<string, unknown> = {}): void {
     if (type === "job.completed" || type === "job.failed" || type === "job.cancelled")
