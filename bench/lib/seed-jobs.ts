@@ -79,6 +79,8 @@ async function seed(count: number): Promise<SeededDatabase> {
           store.insert({
             ...template,
             id,
+            // A single job is its own one-node project.
+            project_id: id,
             parameters,
             graph,
             idempotency_key: null,
