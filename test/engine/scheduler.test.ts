@@ -207,15 +207,20 @@ describe("a host that dies", () => {
       10_000,
       "back online",
     );
+    let batch = 0; // distinct steps: a host would answer a repeated graph from its cache
+    // A batch bigger than the other two hosts' slots: the scheduler must use the returned host again. (One
+    // job at a time would prove little: a host with learned speed may rightly win every single pick.)
     await eventually(
       async () => {
-        const id = await submit(orch.url, {
-          workflow_id: "invert_image",
-          parameters: { width: 8, height: 8 },
-        });
-        return (await backendOf(id)) === onHost.backend_id;
+        const ids = await Promise.all(
+          Array.from({ length: 6 }, () =>
+            submit(orch.url, { workflow_id: "slow", parameters: { steps: 40 + batch++ } }),
+          ),
+        );
+        const hosts = await Promise.all(ids.map(backendOf));
+        return hosts.includes(onHost.backend_id as string);
       },
-      10_000,
+      20_000,
       "the host to get work again",
     );
   });
