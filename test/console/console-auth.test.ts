@@ -104,7 +104,12 @@ describe("console with API keys", () => {
     const img = page.locator("img.output-image");
     await img.waitFor();
     await img.evaluate(
-      (el: any) => el.complete || new Promise((r) => el.addEventListener("loadend", r, { once: true })),
+      (el: any) =>
+        el.complete ||
+        new Promise((r) => {
+          el.addEventListener("load", r, { once: true });
+          el.addEventListener("error", r, { once: true });
+        }),
     );
     expect(await img.evaluate((el: any) => [el.naturalWidth, String(el.src).startsWith("blob:")])).toEqual([
       40,

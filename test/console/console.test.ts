@@ -48,7 +48,12 @@ async function loadedImageSize(page: Page): Promise<[number, number]> {
   const img = page.locator("img.output-image").first();
   await img.waitFor();
   await img.evaluate(
-    (el: any) => el.complete || new Promise((r) => el.addEventListener("loadend", r, { once: true })),
+    (el: any) =>
+      el.complete ||
+      new Promise((r) => {
+        el.addEventListener("load", r, { once: true });
+        el.addEventListener("error", r, { once: true });
+      }),
   );
   return img.evaluate((el: any) => [el.naturalWidth, el.naturalHeight] as [number, number]);
 }
@@ -301,5 +306,47 @@ describe("jobs page", () => {
     expect(await rows.count()).toBe(10);
     await done(w);
     for (const id of ids) await api(orch.url, "POST", `/api/job/${id}/cancel`);
+  });
+});
+
+describe("project page", () => {
+  it("shows a project's nodes with their states and outputs, and the jobs table lists them", async () => {
+    const r = await api(orch.url, "POST", "/api/job", {
+      project: {
+        nodes: [
+          {
+            id: "shot1",
+            workflow_id: "txt2img_basic",
+            parameters: { prompt: "a castle", steps: 3, width: 64, height: 64 },
+          },
+          {
+            id: "shot1_up",
+            workflow_id: "scale_image",
+            parameters: { image: { from: "shot1" }, width: 96, height: 96 },
+          },
+          { id: "shot2", workflow_id: "invert_image", parameters: { width: 32, height: 32 } },
+        ],
+      },
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(202);
+    const id = r.body.job_id;
+    const w = await open(`#/job/${id}`);
+    await w.page.locator('.job-page[data-status="completed"]').waitFor();
+    for (const node of ["shot1", "shot1_up", "shot2"])
+      await w.page
+        .locator(`.project-graph [data-node="${node}"][data-status="completed"] img.output-image`)
+        .waitFor();
+    const job = (await api(orch.url, "GET", `/api/job/${id}`)).body;
+    const boxes = await w.page
+      .locator(".project-graph [data-node]")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-node")));
+    expect(boxes.sort()).toEqual(job.nodes.map((n: any) => n.id).sort());
+    await done(w, "project");
+
+    const list = await open("#/jobs");
+    const chips = list.page.locator(`tr[data-job="${id}"] .chip`);
+    await chips.first().waitFor();
+    expect(await chips.allTextContents()).toEqual(job.nodes.map((n: any) => n.id));
+    await done(list);
   });
 });

@@ -67,6 +67,8 @@ export function JobPage({ id }) {
     }
   };
   const p = job.progress;
+  // A project's hosts and attempts are its nodes'; they are shown per node.
+  const project = isProject(job);
   const running = job.status === "running";
   const took = between(job.started_at, job.finished_at);
   return html`<section class="job-page" data-job=${job.job_id} data-status=${job.status}>
@@ -88,18 +90,21 @@ export function JobPage({ id }) {
     ${job.status === "queued" && job.scheduling?.reason ? html`<p class="muted waiting">waiting: ${job.scheduling.reason}</p>` : null}
     <${JobError} error=${job.error} />
     <dl class="facts">
-      <div><dt>host</dt><dd>${job.backend_id ?? "—"}</dd></div>
-      <div><dt>attempt</dt><dd>${job.attempt ?? 0} of ${job.max_attempts ?? "—"}</dd></div>
+      ${
+        project
+          ? html`<div><dt>nodes</dt><dd>${job.nodes.length}</dd></div>`
+          : html`<div><dt>host</dt><dd>${job.backend_id ?? "—"}</dd></div>
+              <div><dt>attempt</dt><dd>${job.attempt ?? 0} of ${job.max_attempts ?? "—"}</dd></div>`
+      }
       <div><dt>priority</dt><dd>${job.priority ?? 0}</dd></div>
       <div><dt>ran for</dt><dd>${seconds(took)}</dd></div>
       ${job.owner ? html`<div><dt>owner</dt><dd>${job.owner}</dd></div>` : null}
     </dl>
     ${running ? html`<div class="live"><${LivePreview} jobId=${job.job_id} size="large" /></div>` : null}
-    ${isProject(job) ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
+    ${project ? html`<h3>Nodes</h3><${ProjectNodes} nodes=${job.nodes} />` : null}
     <h3>Outputs</h3>
     <${OutputGallery} outputs=${job.outputs} expired=${job.outputs_expired} finished=${isTerminal(job.status)} />
-    <h3>Attempts</h3>
-    <${JobAttempts} attempts=${job.attempts} />
+    ${project ? null : html`<h3>Attempts</h3><${JobAttempts} attempts=${job.attempts} />`}
     <details class="params">
       <summary>Parameters</summary>
       <pre>${JSON.stringify(job.parameters ?? {}, null, 2)}</pre>

@@ -7,13 +7,16 @@ function steps(job) {
   const end = ["completed", "failed", "cancelled"].includes(job.status) ? job.status : "completed";
   const reached = {
     queued: true,
-    dispatched: Boolean(first || job.backend_id || ["dispatching", "running"].includes(job.status)),
+    // A project is dispatched node by node: it counts once it has started.
+    dispatched: Boolean(
+      first || job.backend_id || job.started_at || ["dispatching", "running"].includes(job.status),
+    ),
     running: Boolean(job.started_at || job.status === "running"),
     [end]: job.status === end,
   };
   return [
     { name: "queued", at: job.created_at, reached: reached.queued },
-    { name: "dispatched", at: first?.started_at, reached: reached.dispatched },
+    { name: "dispatched", at: first?.started_at ?? job.started_at, reached: reached.dispatched },
     { name: "running", at: job.started_at, reached: reached.running },
     { name: end, at: job.finished_at, reached: reached[end] },
   ];
