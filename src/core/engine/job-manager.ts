@@ -1,37 +1,21 @@
 // Owns every job from submit to its one terminal state. Jobs wait in SQLite; when a host has a free slot
 // the scheduler picks it (late binding) and an Attempt runs there. Each transition is written before it is
-// announced; an attempt's end (completed, failed, retry, cancelled) is decided here, in one place.
-import { randomUUID } from "node:crypto";
+// announced; every change of state is made here or by the collaborators this class alone builds and calls
+// (AttemptRunner for attempts' ends, ProjectAdvancer for projects' steps, TickClock for retries and expiry).
 import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
 import type { PreviewFrame } from "../../backends/protocol.js";
 import { AppError } from "../../errors.js";
 import type { ImageSourceContext } from "../media/image-input.js";
-import {
-  isTerminal,
-  type Job,
-  type JobAttempt,
-  type JobError,
-  type JobStatus,
-  type Project,
-} from "../models.js";
+import { isTerminal, type Job, type JobAttempt, type JobError, type Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
 import type { JobListQuery, JobStore, NewJob } from "../storage/job-store.js";
 import type { QueueHead } from "../storage/queue-index.js";
 import type { StorageHealth } from "../storage/storage-health.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
-import { Attempt, type AttemptOutcome } from "./attempt.js";
+import { AttemptRunner } from "./attempt-runner.js";
 import type { DispatchPlanner } from "./dispatch-planner.js";
-import {
-  byAge,
-  byPriority,
-  DispatchQueue,
-  type GroupSpec,
-  queueKey,
-  STARTED,
-  startedKey,
-  startedProjectsFirst,
-} from "./dispatch-queue.js";
+import { byAge, byPriority, DispatchQueue, type GroupSpec, startedProjectsFirst } from "./dispatch-queue.js";
 import type { JobEvents } from "./events.js";
 import { byLeastRecentService, ServiceLedger } from "./fair-share.js";
 import { JobIntake } from "./job-intake.js";
@@ -39,13 +23,14 @@ import { LiveProgress } from "./live-progress.js";
 import { NextPromptGate } from "./next-prompt-gate.js";
 import { reapOrphans } from "./orphan-reaper.js";
 import { ANONYMOUS, type Submitter } from "./owner-quota.js";
+import { ProjectAdvancer } from "./project-advancer.js";
 import type { ManifestForm } from "./project-preparation.js";
 import { ProjectRunner } from "./project-runner.js";
 import { recoverJobs } from "./recovery.js";
 import { requirementsOf } from "./requirements.js";
-import { exhaustedError, nextAttempt, refusedError } from "./retry-policy.js";
 import { RunEvents } from "./run-events.js";
-import type { Scheduler, SelectOptions } from "./scheduler.js";
+import type { Scheduler } from "./scheduler.js";
+import { TickClock } from "./tick-clock.js";
 
 export interface JobManagerOptions {
   instanceId: string;
@@ -67,13 +52,8 @@ export interface JobManagerOptions {
 
 /** Bounds one dispatch call: each round starts a job or drops a stale group head. */
 const DISPATCH_ROUNDS = 10_000;
-const TICK_MS = 250;
-const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
 export class JobManager {
-  private readonly active = new Map<string, { attempt: Attempt; done: Promise<void>; job: Job }>();
-  /** Per job, hosts to avoid and VRAM to look for on its next attempt (lost on restart: only a preference). */
-  private readonly hints = new Map<string, SelectOptions>();
   private readonly gate: NextPromptGate;
   private readonly queue: DispatchQueue;
   private readonly service = new ServiceLedger();
@@ -81,9 +61,9 @@ export class JobManager {
   private readonly intake: JobIntake;
   private readonly projects: ProjectRunner;
   private readonly say: RunEvents;
-  /** Attempt ends whose writes failed while storage was unavailable, replayed when it recovers. */
-  private readonly deferred: (() => void)[] = [];
-  private tick: NodeJS.Timeout | null = null;
+  private readonly advancer: ProjectAdvancer;
+  private readonly runner: AttemptRunner;
+  private readonly clock: TickClock;
   private kickPending = false;
   private stopping = false;
   observer: EngineObserver = {};
@@ -93,7 +73,7 @@ export class JobManager {
     private readonly store: JobStore,
     workflows: WorkflowStorage,
     private readonly scheduler: Scheduler,
-    private readonly files: FileStore,
+    files: FileStore,
     readonly events: JobEvents,
     private readonly opts: JobManagerOptions,
     private readonly log: Logger,
@@ -121,6 +101,34 @@ export class JobManager {
     this.say = new RunEvents(events, (id) => this.projects.runs(id)?.runs ?? []);
     this.gate = new NextPromptGate(opts.nextPromptLeadMs, () => this.kick());
     scheduler.nextPromptGate = (backendId) => this.gate.isOpen(backendId);
+    const kick = () => this.kick();
+    this.advancer = new ProjectAdvancer(store, this.projects, this.queue, this.say, log, kick);
+    const advance = (projectId: string) => this.advancer.advance(projectId);
+    this.runner = new AttemptRunner({
+      store,
+      scheduler,
+      files,
+      opts,
+      log,
+      planner,
+      queue: this.queue,
+      gate: this.gate,
+      progress: this.progress,
+      say: this.say,
+      observer: () => this.observer,
+      advance,
+      kick,
+    });
+    this.clock = new TickClock({
+      store,
+      queue: this.queue,
+      say: this.say,
+      storage: opts.storage,
+      queueTimeoutS: opts.queueTimeoutS,
+      fail: (job, error) => this.runner.fail(job, error),
+      advance,
+      kick,
+    });
   }
 
   /** Validates and persists a job; returns as soon as it is queued. A repeated idempotency key returns the first job. */
@@ -213,9 +221,9 @@ export class JobManager {
       }
       if (!this.store.transition(run.id, ["dispatching", "running"], "cancelled", ended)) return;
     }
-    this.hints.delete(run.id);
+    this.runner.forgetHint(run.id);
     this.say.emit(run, "cancelled", { from: run.status });
-    this.active.get(run.id)?.attempt.stop("cancel");
+    this.runner.stop(run.id, "cancel");
   }
 
   /** Follows a host's events; hosts added while running are attached as they join. Repeats are harmless. */
@@ -236,27 +244,24 @@ export class JobManager {
     for (const m of this.scheduler.all()) this.attach(m);
     this.queue.load();
     this.opts.storage.on("recovered", () => {
-      for (const replay of this.deferred.splice(0)) replay();
+      this.runner.replayDeferred();
       this.kick();
     });
     recoverJobs(this.store, this.scheduler, {
-      resume: (job, m, deadline) => this.run(job, m, true, deadline),
-      requeue: (job, error) => this.retry(job, job.backend_id ?? "", { kind: "retry", error }),
+      resume: (job, m, deadline) => this.runner.run(job, m, true, deadline),
+      requeue: (job, error) => this.runner.retry(job, job.backend_id ?? "", { kind: "retry", error }),
     });
     // A crash between a run's end and its project's next step left that step undone.
-    for (const id of this.store.projects.open(100_000)) this.advance(id);
-    this.tick = setInterval(() => this.onTick(), TICK_MS);
-    this.tick.unref();
+    for (const id of this.store.projects.open(100_000)) this.advancer.advance(id);
+    this.clock.start();
     this.kick();
   }
 
   /** Stops taking work; prompts stay on their hosts and the next start re-attaches to them. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.tick) clearInterval(this.tick);
-    const pending = [...this.active.values()];
-    for (const a of pending) a.attempt.stop("shutdown");
-    await Promise.all(pending.map((a) => a.done));
+    this.clock.stop();
+    await this.runner.stopAll();
   }
 
   kick(): void {
@@ -287,20 +292,20 @@ export class JobManager {
       if (!next) return;
       this.queue.taken(next.group.key);
       const job = this.store.get(next.group.head.id);
-      if (job && !job.project && this.startAttempt(job, next.target)) this.service.served(job.owner);
+      if (job && !job.project && this.runner.startAttempt(job, next.target)) this.service.served(job.owner);
     }
   }
 
   /** What the scheduler needs to place any job of `head`'s group (they all share it). */
   private groupSpec(head: QueueHead): GroupSpec | null {
     const needs = this.store.queue.needs(head.id);
-    return needs && { requirements: requirementsOf(needs), options: this.hints.get(head.id) ?? {} };
+    return needs && { requirements: requirementsOf(needs), options: this.runner.hint(head.id) ?? {} };
   }
 
   /** Why a queued job waits, for GET /api/job/:id (null once it has left the queue). */
   waitingReason(job: Job) {
     if (!this.planner || job.status !== "queued" || job.project) return null;
-    return this.planner.explain(job, requirementsOf(job), this.hints.get(job.id));
+    return this.planner.explain(job, requirementsOf(job), this.runner.hint(job.id));
   }
 
   /** What a host has warm and how fast it has been, for /api/backends. */
@@ -308,301 +313,10 @@ export class JobManager {
     return this.planner?.describe(backendId) ?? {};
   }
 
-  private startAttempt(job: Job, m: BackendMonitor): boolean {
-    const attempt = job.attempt + 1;
-    const promptId = randomUUID();
-    const ok = this.store.transaction(() => {
-      if (
-        !this.store.transition(job.id, ["queued"], "dispatching", {
-          backend_id: m.id,
-          prompt_id: promptId,
-          attempt,
-          progress: null,
-        })
-      ) {
-        return false;
-      }
-      this.store.startAttempt(job.id, attempt, m.id, promptId);
-      return true;
-    });
-    if (!ok) return false;
-    this.scheduler.acquire(m.id, job.id);
-    this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: promptId, attempt }, "job dispatched");
-    this.say.emit(job, "dispatched", { backend_id: m.id, attempt, prompt_id: promptId });
-    if (
-      job.project_id !== job.id &&
-      this.store.transition(job.project_id, ["queued"], "running", { started_at: now() })
-    ) {
-      for (const k of this.store.projects.markStarted(job.project_id, STARTED)) this.queue.joined(k);
-      this.say.project(job.project_id, "job.running", {
-        backend_id: m.id,
-        attempt,
-        first_node: job.project_node,
-      });
-    }
-    const running = {
-      ...job,
-      status: "dispatching" as const,
-      backend_id: m.id,
-      prompt_id: promptId,
-      attempt,
-    };
-    const readyAt = Math.max(this.scheduler.slotFreedAt(m.id), Date.parse(job.updated_at) || 0);
-    this.run(running, m, false, Date.now() + job.timeout_s * 1000, readyAt);
-    return true;
-  }
-
-  private run(job: Job, m: BackendMonitor, resume: boolean, deadline: number, readyAt?: number): void {
-    const started = Date.now();
-    this.planner?.started(job, m);
-    const attempt = new Attempt(job, m, deadline, {
-      instanceId: this.opts.instanceId,
-      files: this.files,
-      log: this.log,
-      silenceCheckMs: this.opts.silenceCheckS * 1000,
-      graceMs: this.opts.recoveryGraceS * 1000,
-      onRunning: () => {
-        this.gate.started(attempt);
-        if (this.store.transition(job.id, ["dispatching"], "running", { started_at: now() })) {
-          this.log.info({ job_id: job.id, backend_id: m.id, prompt_id: attempt.prompt }, "job running");
-          this.say.emit(job, "running", { backend_id: m.id, attempt: job.attempt });
-        }
-      },
-      onProgress: (p) => {
-        this.gate.progressed(attempt);
-        this.progress.record(job.id, p);
-        this.say.emit(job, "progress", { ...p });
-      },
-      onOutput: (o) => {
-        this.store.addOutput(job.id, o);
-        this.say.output(job, o);
-      },
-      onPromptId: (promptId) => this.store.setPromptId(job.id, job.attempt, promptId),
-      // A project's run is followed (and previewed) under its project's id.
-      previewMethod: () => this.say.previewMethod(job, this.opts.previews),
-      onPromptSent: () => {
-        if (readyAt !== undefined) this.observer.promptSent?.(m.id, (Date.now() - readyAt) / 1000);
-      },
-    });
-    const done = attempt
-      .run(resume)
-      .catch((err: Error): AttemptOutcome => {
-        this.log.error({ job_id: job.id, err }, "attempt crashed");
-        return { kind: "retry", error: { code: "INTERNAL", message: err.message } };
-      })
-      .then((outcome) => {
-        this.gate.ended(attempt, outcome.kind === "completed" ? attempt.runningForMs : null);
-        this.settleOrDefer(job, m, outcome, (Date.now() - started) / 1000);
-      })
-      .catch((err) => this.log.error({ job_id: job.id, err }, "could not record an attempt's end"));
-    this.active.set(job.id, { attempt, done, job });
-  }
-
-  /** Every step of settle() may run twice (its writes are compare-and-set), so a failed one is replayed. */
-  private settleOrDefer(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
-    try {
-      this.settle(job, m, outcome, seconds);
-    } catch (err) {
-      if (!this.opts.storage.report(err)) throw err;
-      this.log.warn(
-        { job_id: job.id, outcome: outcome.kind },
-        "attempt end kept until the database recovers",
-      );
-      this.deferred.push(() => this.settleOrDefer(job, m, outcome, seconds));
-    }
-  }
-
-  private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
-    this.active.delete(job.id);
-    this.progress.forget(job.id);
-    this.planner?.ended(job.id, m.id);
-    this.scheduler.release(
-      m.id,
-      job.id,
-      outcome.kind === "detached" ? undefined : { ok: outcome.kind === "completed", seconds },
-    );
-    const live = ["dispatching", "running"] as const;
-    const fields = { job_id: job.id, backend_id: m.id, attempt: job.attempt };
-    switch (outcome.kind) {
-      case "detached":
-        return;
-      case "cancelled":
-        this.store.endAttempt(job.id, job.attempt, { code: "CANCELLED", message: "cancelled by request" });
-        break;
-      case "completed": {
-        const done = this.store.transaction(() => {
-          this.store.endAttempt(job.id, job.attempt, null);
-          return this.store.transition(job.id, live, "completed", {
-            finished_at: now(),
-            progress: FINAL_PROGRESS,
-          });
-        });
-        if (done) {
-          this.hints.delete(job.id);
-          this.log.info({ ...fields, seconds }, "job completed");
-          // The final progress rides on the event so a client's bar ends at exactly 100 without another read.
-          this.say.emit(job, "completed", {
-            backend_id: m.id,
-            outputs: this.store.outputNames(job.id),
-            progress: FINAL_PROGRESS,
-          });
-        }
-        break;
-      }
-      case "failed":
-        this.fail(job, outcome.error);
-        break;
-      case "retry":
-        this.retry(job, m.id, outcome);
-        break;
-    }
-    this.advance(job.project_id);
-    this.kick();
-  }
-
-  private fail(job: Job, error: JobError): void {
-    const done = this.store.transaction(() => {
-      this.store.endAttempt(job.id, job.attempt, error);
-      return this.store.transition(job.id, ["queued", "retrying", "dispatching", "running"], "failed", {
-        error,
-        finished_at: now(),
-      });
-    });
-    if (!done) return;
-    this.hints.delete(job.id);
-    this.log.warn({ job_id: job.id, backend_id: job.backend_id, error }, "job failed");
-    this.say.emit(job, "failed", { error });
-  }
-
-  private retry(job: Job, backendId: string, outcome: Extract<AttemptOutcome, { kind: "retry" }>): void {
-    if (job.attempt >= job.max_attempts) {
-      this.store.endAttempt(job.id, job.attempt, outcome.error);
-      this.fail(job, exhaustedError(job, outcome.error, this.store.attempts(job.id)));
-      return;
-    }
-    const next = nextAttempt(job, backendId, outcome, this.hints.get(job.id), this.opts.retryBackoffS);
-    const notBefore = next.notBefore;
-    this.hints.set(job.id, next.hint);
-    if (outcome.excludeBackend && this.refusedEverywhere(job, outcome.error, next.hint.exclude ?? new Set()))
-      return;
-    const done = this.store.transaction(() => {
-      this.store.endAttempt(job.id, job.attempt, outcome.error);
-      this.store.queue.setKey(job.id, next.queueKey);
-      return this.store.transition(job.id, ["dispatching", "running"], "retrying", {
-        not_before: notBefore,
-        progress: null,
-      });
-    });
-    if (!done) return;
-    const retrying = { attempt: job.attempt, error: outcome.error, next_attempt_at: notBefore };
-    this.log.warn({ job_id: job.id, backend_id: backendId, ...retrying }, "job will be retried");
-    this.say.emit(job, "retrying", retrying);
-  }
-
-  /**
-   * When every host that could run the job has refused it for a reason of its own (a model or node class it
-   * lacks), waiting cannot help: the job fails now, with each host's refusal.
-   */
-  private refusedEverywhere(job: Job, error: JobError, refused: ReadonlySet<string>): boolean {
-    if (this.scheduler.candidatesLeft(requirementsOf(job), refused).length > 0) return false;
-    this.store.endAttempt(job.id, job.attempt, error);
-    this.fail(job, refusedError(error, this.store.attempts(job.id), refused));
-    return true;
-  }
-
-  /**
-   * A multi-node project's next step after one of its runs ended (or after a restart): ready runs are
-   * queued with their upstream outputs, runs that never can are skipped, and the project ends with its runs.
-   */
-  private advance(projectId: string): void {
-    for (let round = 0; round < 64; round++) {
-      const p = this.projects.runs(projectId);
-      if (!p || isTerminal(p.head.status)) return;
-      const step = this.projects.step(p.runs);
-      for (const { run, inputs } of step.ready) {
-        const needs = this.store.queue.needs(run.id);
-        if (!needs) continue;
-        const spec = { requirements: requirementsOf(needs), options: {} };
-        const key = startedKey(queueKey(spec, { owner: run.owner }));
-        this.store.queue.setKey(run.id, key); // only read once the run is queued, so no transaction needed
-        if (!this.store.transition(run.id, ["waiting"], "queued", { inputs })) continue;
-        this.queue.joined(key);
-        this.say.emit(run, "queued", { workflow_id: run.workflow_id, priority: p.head.priority });
-      }
-      for (const { run, error } of step.unresolvable) {
-        if (this.store.transition(run.id, ["waiting"], "failed", { error, finished_at: now() }))
-          this.say.emit(run, "failed", { error });
-      }
-      for (const { run, error } of step.skipped) {
-        if (this.store.transition(run.id, ["waiting"], "skipped", { error, finished_at: now() }))
-          this.say.emit(run, "skipped", { error });
-      }
-      if (step.end) {
-        this.endProject(projectId, p.head.status, step.end);
-        return;
-      }
-      if (step.unresolvable.length + step.skipped.length === 0) break;
-    }
-    this.kick();
-  }
-
-  private endProject(id: string, from: JobStatus, end: { status: JobStatus; error: JobError | null }): void {
-    const completed = end.status === "completed";
-    const patch = {
-      error: end.error,
-      finished_at: now(),
-      ...(completed ? { progress: FINAL_PROGRESS } : {}),
-    };
-    if (!this.store.transition(id, [from], end.status, patch)) return;
-    this.log.info({ job_id: id, status: end.status }, `project ${end.status}`);
-    if (completed)
-      this.say.project(id, "job.completed", {
-        outputs: this.store.get(id)?.outputs.map((o) => o.filename) ?? [],
-        progress: FINAL_PROGRESS,
-      });
-    else if (end.status === "failed") this.say.project(id, "job.failed", { error: end.error });
-    else this.say.project(id, "job.cancelled", { from });
-  }
-
-  private onTick(): void {
-    if (!this.opts.storage.ok) return;
-    try {
-      this.promoteAndExpire();
-    } catch (err) {
-      if (!this.opts.storage.report(err)) throw err;
-    }
-  }
-
-  private promoteAndExpire(): void {
-    const nowIso = now();
-    for (const job of this.store.withStatus("retrying", 256)) {
-      if (job.not_before && job.not_before > nowIso) continue;
-      if (this.store.transition(job.id, ["retrying"], "queued", { not_before: null })) {
-        this.queue.joined(this.store.queue.keyOf(job.id) ?? "");
-        this.say.emit(job, "queued", {
-          workflow_id: job.workflow_id,
-          priority: job.priority,
-          attempt: job.attempt + 1,
-        });
-      }
-    }
-    const cutoff = new Date(Date.now() - this.opts.queueTimeoutS * 1000).toISOString();
-    for (const id of this.store.queuedBefore(cutoff, 256)) {
-      const job = this.store.get(id);
-      if (!job) continue;
-      this.fail(job, {
-        code: "QUEUE_TIMEOUT",
-        message: `no backend took the job within ${this.opts.queueTimeoutS} s`,
-      });
-      this.advance(job.project_id);
-    }
-    this.kick();
-  }
-
   private forwardPreview(promptId: string | null, frame: PreviewFrame): void {
     if (!promptId) return;
-    const a = [...this.active.values()].find((x) => x.attempt.prompt === promptId);
-    if (a) this.say.preview(a.job, frame);
+    const job = this.runner.jobOfPrompt(promptId);
+    if (job) this.say.preview(job, frame);
   }
 }
 

@@ -5,6 +5,8 @@ import type { JobStore } from "../storage/job-store.js";
 import { projectPercent } from "./project-graph.js";
 
 const WRITE_EVERY_MS = 500;
+/** What a finished job shows, so a client's bar ends at exactly 100. */
+export const FINAL_PROGRESS = { value: 1, max: 1, node_id: null, node_title: null, percent: 100 };
 
 export class LiveProgress {
   private readonly latest = new Map<string, { progress: JobProgress; written: number }>();
