@@ -56,6 +56,7 @@ export class WsSession implements EventConsumer {
   private readonly jobs = new Map<string, { previews: boolean }>();
   private readonly queue: OutboundQueue;
   private readonly pinger: NodeJS.Timeout;
+  private readonly reads: ReadAck;
   private alive = true;
   private ended = false;
   private principal: Principal | null;
@@ -69,6 +70,7 @@ export class WsSession implements EventConsumer {
     private readonly d: WsSessionDeps,
   ) {
     const reads = new ReadAck(ws, Math.max(1024, d.opts.coalesceBytes / 4), () => this.queue.wake());
+    this.reads = reads;
     this.queue = new OutboundQueue(
       {
         buffered: () => ws.bufferedAmount,
@@ -106,7 +108,8 @@ export class WsSession implements EventConsumer {
         return;
       }
       this.alive = false;
-      ws.ping();
+      // One kind of ping only: a client may answer just the newest, so a bare keep-alive could hide a read proof.
+      this.reads.probe();
     }, d.opts.pingIntervalMs);
     this.pinger.unref();
   }
@@ -339,6 +342,7 @@ export class WsSession implements EventConsumer {
     if (this.ended) return;
     this.ended = true;
     clearInterval(this.pinger);
+    this.reads.close();
     if (this.authTimer) clearTimeout(this.authTimer);
     this.queue.close();
     this.d.fanout.remove(this, this.jobs.keys());
