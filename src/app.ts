@@ -2,7 +2,6 @@
 // main.ts runs it as a process; tests run it in-process on port 0.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type Database from "better-sqlite3";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { KeyRegistry } from "./api/auth/key-registry.js";
@@ -31,6 +30,7 @@ import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
 import { OutputRetention } from "./core/storage/retention.js";
+import type { SqlDatabase } from "./core/storage/sql.js";
 import { StorageHealth } from "./core/storage/storage-health.js";
 import { WebhookStore } from "./core/storage/webhook-store.js";
 import { WorkflowStorage } from "./core/storage/workflow-storage.js";
@@ -48,7 +48,7 @@ export const VERSION: string = JSON.parse(
 const SHUTDOWN_BOUND_MS = 10_000;
 
 export class Orchestrator {
-  readonly db: Database.Database;
+  readonly db: SqlDatabase;
   private readonly lock: InstanceLock;
   readonly store: JobStore;
   readonly storage: StorageHealth;
@@ -75,9 +75,15 @@ export class Orchestrator {
     /** The file `config` came from, re-read on SIGHUP and POST /api/admin/reload. */
     configFile: string | null = null,
   ) {
-    this.lock = acquireInstanceLock(config.database_path);
+    // One server per SQLite file; on PostgreSQL, replicas share the database by design (README: replicas).
+    this.lock = config.database_url ? { release: () => {} } : acquireInstanceLock(config.database_path);
     try {
-      this.db = openDatabase(config.database_path);
+      this.db = openDatabase(
+        config.database_path,
+        config.database_url
+          ? { url: config.database_url, timeoutMs: config.ha.statement_timeout_s * 1000 }
+          : undefined,
+      );
     } catch (err) {
       this.lock.release();
       throw err;
@@ -312,10 +318,7 @@ export class Orchestrator {
   }
 
   private persistentId(key: string, make: () => string): string {
-    const existing = this.store.getMeta(key);
-    if (existing) return existing;
-    const id = make();
-    this.store.setMeta(key, id);
-    return id;
+    // Replicas starting together must agree on one id: the first write wins, every one reads it back.
+    return this.store.getMeta(key) ?? this.store.claimMeta(key, make());
   }
 }

@@ -82,6 +82,22 @@ export const ConfigSchema = z.strictObject({
     })
     .prefault({}),
   database_path: z.string().min(1).default("./data/orchestrator.db"),
+  /** PostgreSQL instead of SQLite (postgres://user:password@host:5432/db): what several replicas share. */
+  database_url: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/[^/]/, "must be a postgres:// or postgresql:// URL")
+    .optional(),
+  /** Several replicas on one PostgreSQL (database_url); ignored on SQLite, which allows one server. */
+  ha: z
+    .strictObject({
+      /** A replica that stops renewing its host leases loses them this long after its last renewal. */
+      lease_s: seconds.default(10),
+      /** This replica's name in /api/health and in host leases (default: host name and process id). */
+      replica_id: z.string().min(1).max(128).optional(),
+      /** The longest one database statement may take before it counts as a storage failure. */
+      statement_timeout_s: seconds.default(10),
+    })
+    .prefault({}),
   scheduler: z
     .strictObject({
       poll_interval_s: seconds.default(2),

@@ -68,6 +68,9 @@ export function describeStartupError(err: unknown, config: Config): string {
   const e = err as NodeJS.ErrnoException & { code?: string };
   const { host, port } = config.server;
   const db = config.database_path;
+  if (config.database_url && (e.name === "PgError" || e.code === "PG_SCHEMA_NEWER")) {
+    return `database_url: ${pgProblem(e, config.database_url)}`;
+  }
   switch (e.code) {
     case "EADDRINUSE":
       return `server.port: ${port} is already in use${host ? ` on ${host}` : ""}`;
@@ -101,4 +104,30 @@ export function describeStartupError(err: unknown, config: Config): string {
     }
   }
   return `could not start: ${e.message ?? String(err)}`;
+}
+
+/** What went wrong reaching PostgreSQL, naming the server but never the password. */
+function pgProblem(e: { code?: string; detail?: string; message: string }, url: string): string {
+  let where = "the server";
+  try {
+    const u = new URL(url);
+    where = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  } catch {
+    // The URL was checked when the config was read; keep the generic name if it still does not parse.
+  }
+  switch (e.code === "PG_CONNECT" ? e.detail : e.code) {
+    case "ECONNREFUSED":
+      return `nothing accepts connections at ${where}`;
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return `the host of ${where} does not resolve`;
+    case "28P01":
+    case "28000":
+      return `${where} refused the user or password (${e.message})`;
+    case "3D000":
+      return `${where}: ${e.message}`;
+    case "PG_TIMEOUT":
+      return `${where} did not answer in time`;
+  }
+  return `${where}: ${e.message}`;
 }

@@ -75,6 +75,23 @@ describe("start-up failures name the key", () => {
     expectOneLine(r, /^orchestrator: server\.host: "no-such-host\.invalid" does not resolve$/);
   }, 60_000);
 
+  it("database_url where no PostgreSQL listens, without showing its password", async () => {
+    const closed = net.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as net.AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const r = await runMain((cfg) => {
+      cfg.database_url = `postgres://orch:s3cret@127.0.0.1:${port}/orchestrator`;
+    });
+    expectOneLine(
+      r,
+      new RegExp(
+        `^orchestrator: database_url: nothing accepts connections at 127\\.0\\.0\\.1:${port}/orchestrator$`,
+      ),
+    );
+    expect(r.stderr).not.toContain("s3cret");
+  }, 60_000);
+
   it("database_path that is a directory, or not a database", async () => {
     const [isDir, notDb] = await Promise.all([
       runMain((cfg) => {

@@ -1,7 +1,8 @@
 // Job counters and histograms, fed by the JobManager's one event stream (so the engine knows nothing of
 // Prometheus), plus the queue gauges read from SQLite at scrape time. Each event costs one indexed read.
-import type Database from "better-sqlite3";
+
 import type { JobEvent, JobEvents } from "../core/engine/events.js";
+import type { SqlDatabase } from "../core/storage/sql.js";
 import type { Metrics } from "./metrics.js";
 
 interface JobFacts {
@@ -27,7 +28,7 @@ export class JobMetrics {
   private unsubscribe: (() => void) | null = null;
 
   constructor(
-    db: Database.Database,
+    db: SqlDatabase,
     private readonly events: JobEvents,
     private readonly m: Metrics,
   ) {
@@ -36,7 +37,8 @@ export class JobMetrics {
     );
     this.bands = db.prepare(
       `SELECT CASE WHEN priority > 0 THEN 'high' WHEN priority < 0 THEN 'low' ELSE 'normal' END AS band,
-              SUM(status IN ('queued', 'retrying')) AS queued, SUM(status IN ('dispatching', 'running')) AS running
+              SUM(CASE WHEN status IN ('queued', 'retrying') THEN 1 ELSE 0 END) AS queued,
+              SUM(CASE WHEN status IN ('dispatching', 'running') THEN 1 ELSE 0 END) AS running
          FROM jobs WHERE status IN ('queued', 'retrying', 'dispatching', 'running') GROUP BY band`,
     );
     m.onScrape(() => this.refreshQueue());

@@ -3,6 +3,7 @@
 // a job that ends meanwhile is recorded once writes work again, and everything recovers by itself.
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SqliteDatabase } from "../../src/core/storage/sql.js";
 import { api, eventually, submit, untilHealthy, waitForJob } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
@@ -68,7 +69,7 @@ describe("a full disk", () => {
   it("refuses submits with 503 and health says full, until space returns", async () => {
     const before = await jobCount();
     // SQLite's own size cap fails writes exactly as a full disk does (SQLITE_FULL), without root or mounts.
-    const db = orch.app.db;
+    const db = (orch.app.db as SqliteDatabase).sqlite;
     db.pragma(`max_page_count = ${db.pragma("page_count", { simple: true }) as number}`);
     // Then fill the pages still free, as the last bytes of a disk get used up.
     const fill = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");

@@ -8,6 +8,7 @@ import { stringify } from "yaml";
 import { Orchestrator } from "../../src/app.js";
 import { parseConfig } from "../../src/config.js";
 import { createLogger } from "../../src/logger.js";
+import { createTestDatabase } from "./postgres.js";
 
 export const REPO = path.resolve(import.meta.dirname, "../..");
 
@@ -33,6 +34,10 @@ export interface TestConfig {
   /** Write the config to `dir/config.yaml` and start from that file, so reloads can re-read it. */
   configFile?: boolean;
   logLevel?: string;
+  /** Run on this PostgreSQL database (test/helpers/postgres.ts) instead of a SQLite file in `dir`. */
+  databaseUrl?: string;
+  /** data_dir (uploads, outputs, workflows) when not `dir/data`: replicas share one (test/helpers/replicas.ts). */
+  dataDir?: string;
 }
 
 /** Config tuned for tests: fast polls and retries, port 0, everything under `dir`. */
@@ -41,10 +46,11 @@ export function testConfigObject(c: TestConfig, dir: string): Record<string, unk
   return {
     ...o,
     server: { host: "127.0.0.1", port: 0, ...o.server },
-    data_dir: path.join(dir, "data"),
+    data_dir: c.dataDir ?? path.join(dir, "data"),
     log_dir: path.join(dir, "logs"),
     log_level: c.logLevel ?? process.env.TEST_LOG_LEVEL ?? "warn",
     database_path: path.join(dir, "data", "orchestrator.db"),
+    ...(c.databaseUrl ? { database_url: c.databaseUrl } : {}),
     scheduler: { poll_interval_s: 0.2, offline_after: 2, ...o.scheduler },
     jobs: { retry_backoff_s: 0.05, silence_check_s: 1, recovery_grace_s: 2, ...o.jobs },
     http: { request_timeout_s: 2, transfer_timeout_s: 30, ...o.http },
@@ -79,8 +85,24 @@ export interface RunningOrchestrator {
   stop(): Promise<void>;
 }
 
-export async function startOrchestrator(c: TestConfig): Promise<RunningOrchestrator> {
-  const dir = c.dir ?? makeTestDir();
+/**
+ * The PostgreSQL database a test server in `dir` uses: the one given, else, when the suite runs on PostgreSQL
+ * (the vitest project `postgres` sets ORCH_TEST_ENGINE), one made for `dir` and kept for its restarts.
+ */
+const databases = new Map<string, string>();
+async function databaseFor(c: TestConfig, dir: string): Promise<TestConfig> {
+  if (c.databaseUrl || process.env.ORCH_TEST_ENGINE !== "postgres") return c;
+  let url = databases.get(dir);
+  if (!url) {
+    url = await createTestDatabase();
+    databases.set(dir, url);
+  }
+  return { ...c, databaseUrl: url };
+}
+
+export async function startOrchestrator(given: TestConfig): Promise<RunningOrchestrator> {
+  const dir = given.dir ?? makeTestDir();
+  const c = await databaseFor(given, dir);
   const raw = testConfigObject(c, dir);
   const file = c.configFile ? path.join(dir, "config.yaml") : null;
   if (file) writeFileSync(file, stringify(raw));
@@ -113,7 +135,8 @@ export interface ChildOrchestrator {
 }
 
 /** Runs `src/main.ts` as its own process, as `npm start` would, and resolves once it listens. */
-export async function spawnOrchestrator(c: TestConfig & { dir: string }): Promise<ChildOrchestrator> {
+export async function spawnOrchestrator(given: TestConfig & { dir: string }): Promise<ChildOrchestrator> {
+  const c = { ...(await databaseFor(given, given.dir)), dir: given.dir };
   const file = path.join(c.dir, "config.yaml");
   const cfg = testConfigObject(c, c.dir);
   (cfg.server as Record<string, unknown>).port = c.overrides?.server?.port ?? 0;

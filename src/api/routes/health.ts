@@ -34,7 +34,7 @@ export async function healthRoutes(
   app.get("/api/health", { schema, config: { role: "public" } }, async (_req, reply) => {
     // Answers from what is known: a locked database or a full disk is found by the writes that fail and
     // cleared by the storage probe, never by a health check waiting on the lock.
-    let database: "ok" | "locked" | "full" | "error" = o.storage?.state ?? "ok";
+    let database: "ok" | "locked" | "full" | "unreachable" | "error" = o.storage?.state ?? "ok";
     let counts = { queued: 0, running: 0, dispatching: 0, retrying: 0 };
     try {
       counts = o.jobs.counts();

@@ -147,7 +147,7 @@ export const HealthSchema = z
     status: z.enum(["ok", "degraded", "down"]),
     version: z.string(),
     uptime_s: z.number(),
-    database: z.enum(["ok", "locked", "full", "error"]),
+    database: z.enum(["ok", "locked", "full", "unreachable", "error"]),
     auth: z.enum(["on", "off"]).meta({ description: "`off`: no API key configured, anyone may do anything" }),
     backends: z.looseObject({ online: count(), total: count(), enabled: count() }),
     jobs: z.looseObject({ queued: count(), running: count() }),

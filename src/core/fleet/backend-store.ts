@@ -1,7 +1,8 @@
 // The fleet's rows in SQLite (table backend_overrides): one per host that the API added, changed, drained,
 // disabled or is removing. config.yaml stays the source of the hosts it lists; see fleet-merge.ts.
-import type Database from "better-sqlite3";
+
 import type { BackendConfig } from "../../config.js";
+import type { SqlDatabase } from "../storage/sql.js";
 
 /**
  * api: added by POST /api/backends (definition = the whole host); config: a config.yaml host the API
@@ -29,7 +30,7 @@ type Raw = Record<string, unknown>;
 export class BackendStore {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.stmts = {
       all: db.prepare("SELECT * FROM backend_overrides ORDER BY id"),
       get: db.prepare("SELECT * FROM backend_overrides WHERE id = ?"),

@@ -3,6 +3,9 @@
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { migratePg, PG_SCHEMA_VERSION } from "./pg-schema.js";
+import { PgSyncDatabase } from "./pg-sync.js";
+import { type SqlDatabase, sqliteDatabase } from "./sql.js";
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE jobs (
@@ -140,7 +143,32 @@ const MIGRATIONS: string[] = [
    CREATE INDEX jobs_project ON jobs (project_id);`,
 ];
 
-export function openDatabase(file: string): Database.Database {
+/** SQLite at `file`, or PostgreSQL when `url` is given; the schema brought up to date either way. */
+export function openDatabase(file: string, pg?: { url: string; timeoutMs: number }): SqlDatabase {
+  return pg ? openPostgres(pg.url, pg.timeoutMs) : sqliteDatabase(openSqlite(file));
+}
+
+function openPostgres(url: string, timeoutMs: number): SqlDatabase {
+  const db = new PgSyncDatabase({ url, timeoutMs });
+  try {
+    db.query("SELECT 1");
+    migratePg(db);
+    const v = Number(db.query("SELECT MAX(version) AS v FROM schema_version").rows[0]?.v ?? 0);
+    if (v > PG_SCHEMA_VERSION) {
+      throw Object.assign(
+        new Error(`the database has schema version ${v}, newer than this version's ${PG_SCHEMA_VERSION}`),
+        { code: "PG_SCHEMA_NEWER" },
+      );
+    }
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return db;
+}
+
+/** The raw SQLite handle (for tools that seed or inspect a database file directly). */
+export function openSqlite(file: string): Database.Database {
   if (file !== ":memory:") mkdirSync(path.dirname(file), { recursive: true });
   const db = new Database(file);
   db.pragma("journal_mode = WAL");

@@ -1,6 +1,7 @@
 // Learned host speed in SQLite, one row per host and workflow, so the scheduler's estimates survive restarts.
-import type Database from "better-sqlite3";
+
 import type { WorkUnit } from "../engine/job-work.js";
+import type { SqlDatabase } from "./sql.js";
 
 export interface SpeedRecord {
   backend_id: string;
@@ -19,7 +20,7 @@ export interface SpeedRecord {
 export class HostSpeedStore {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.stmts = {
       all: db.prepare("SELECT * FROM host_speed"),
       upsert: db.prepare(`INSERT INTO host_speed (backend_id, workflow_id, unit, run_ms_per_unit, run_samples,

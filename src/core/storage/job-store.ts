@@ -1,6 +1,6 @@
 // Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
 // be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
-import type Database from "better-sqlite3";
+
 import { readableJson } from "../json-limits.js";
 import {
   JOB_TRANSITIONS,
@@ -13,6 +13,7 @@ import {
 } from "../models.js";
 import { ProjectRows } from "./project-rows.js";
 import { QueueIndex } from "./queue-index.js";
+import type { SqlDatabase } from "./sql.js";
 import { storageStateOf } from "./storage-health.js";
 
 type Row = Record<string, unknown>;
@@ -70,7 +71,7 @@ export class JobStore {
   readonly queue: QueueIndex;
   readonly projects: ProjectRows;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: SqlDatabase) {
     this.queue = new QueueIndex(db);
     this.projects = new ProjectRows(db);
     this.stmts = {
@@ -82,7 +83,7 @@ export class JobStore {
         VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
         @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
         @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
-        @not_before, @queue_key, @owner, @project_id, @project_node, @variant, @project, @links)`),
+        @not_before, @queue_key, @owner, @project_id, @project_node, @variant, @project, @links) RETURNING seq`),
       get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
       outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
       projectOutputs: db.prepare(`SELECT o.*, j.project_node, j.variant FROM job_outputs o
@@ -91,7 +92,7 @@ export class JobStore {
       attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
       // Scoped to the key that made the job, so one client's idempotency key never returns another's job.
       byKey: db.prepare(
-        "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
+        "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS NOT DISTINCT FROM ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
       ownerOf: db.prepare("SELECT owner FROM jobs WHERE id = ?"),
       // A project counts once (its own row), not once per node run.
@@ -109,12 +110,17 @@ export class JobStore {
       counts: db.prepare(
         "SELECT status, COUNT(*) AS n FROM jobs WHERE project_id IS NULL OR project_id = id GROUP BY status",
       ),
-      addOutput: db.prepare(`INSERT OR REPLACE INTO job_outputs (job_id, filename, node_id, comfy_filename,
+      addOutput: db.prepare(`INSERT INTO job_outputs (job_id, filename, node_id, comfy_filename,
         comfy_subfolder, comfy_type, kind, content_type, size, sha256, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (job_id, filename) DO UPDATE SET node_id = excluded.node_id,
+        comfy_filename = excluded.comfy_filename, comfy_subfolder = excluded.comfy_subfolder,
+        comfy_type = excluded.comfy_type, kind = excluded.kind, content_type = excluded.content_type,
+        size = excluded.size, sha256 = excluded.sha256, created_at = excluded.created_at`),
       deleteOutputs: db.prepare("DELETE FROM job_outputs WHERE job_id = ?"),
-      startAttempt: db.prepare(`INSERT OR REPLACE INTO job_attempts (job_id, attempt, backend_id, prompt_id,
-        started_at) VALUES (?, ?, ?, ?, ?)`),
+      startAttempt: db.prepare(`INSERT INTO job_attempts (job_id, attempt, backend_id, prompt_id, started_at)
+        VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt) DO UPDATE SET backend_id = excluded.backend_id,
+        prompt_id = excluded.prompt_id, started_at = excluded.started_at, ended_at = NULL, error = NULL`),
       endAttempt: db.prepare(
         "UPDATE job_attempts SET ended_at = ?, error = ? WHERE job_id = ? AND attempt = ? AND ended_at IS NULL",
       ),
@@ -130,7 +136,10 @@ export class JobStore {
       ),
       expire: db.prepare("UPDATE jobs SET outputs_expired = 1, updated_at = ? WHERE id = ?"),
       metaGet: db.prepare("SELECT value FROM meta WHERE key = ?"),
-      metaSet: db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)"),
+      metaClaim: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
+      metaSet: db.prepare(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      ),
       finishedBefore: db.prepare(`SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?
         AND outputs_expired = 0 ORDER BY finished_at LIMIT ?`),
     };
@@ -180,7 +189,7 @@ export class JobStore {
 
   /** Returns the job's sequence number (its position in submission order, used as the list cursor). */
   insert(job: NewJob): number {
-    const r = this.stmts.insert.run({
+    const r = this.stmts.insert.get({
       ...job,
       parameters: JSON.stringify(job.parameters),
       graph: JSON.stringify(job.graph),
@@ -193,7 +202,7 @@ export class JobStore {
       project: job.project ? JSON.stringify(job.project) : null,
       links: JSON.stringify(job.links),
     });
-    return Number(r.lastInsertRowid);
+    return Number((r as { seq: number }).seq);
   }
 
   get(id: string): Job | null {
@@ -379,6 +388,12 @@ export class JobStore {
 
   getMeta(key: string): string | null {
     return (this.stmts.metaGet.get(key) as { value: string } | undefined)?.value ?? null;
+  }
+
+  /** Stores `value` unless `key` has one already; returns the value that is stored. */
+  claimMeta(key: string, value: string): string {
+    this.stmts.metaClaim.run(key, value);
+    return this.getMeta(key) ?? value;
   }
 
   setMeta(key: string, value: string): void {

@@ -1,7 +1,8 @@
 // API keys made at runtime (POST /api/keys). Only the sha256 of a key is stored; revoking keeps the row
 // (with revoked_at) so the list shows what existed and an id is never reused for another key.
-import type Database from "better-sqlite3";
+
 import type { Role } from "../../config-auth.js";
+import type { SqlDatabase } from "./sql.js";
 
 export interface StoredKey {
   id: string;
@@ -19,7 +20,7 @@ export interface StoredKey {
 export class KeyStore {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.stmts = {
       insert: db.prepare(`INSERT INTO api_keys (id, name, role, key_sha256, rate_limit_per_min, max_queued,
         created_at, created_by, expires_at, revoked_at) VALUES (@id, @name, @role, @key_sha256,
@@ -37,7 +38,9 @@ export class KeyStore {
       this.stmts.insert.run(k);
       return true;
     } catch (err) {
-      if ((err as { code?: string }).code === "SQLITE_CONSTRAINT_PRIMARYKEY") return false;
+      const code = (err as { code?: string }).code;
+      // A taken id: SQLite's primary-key error or PostgreSQL's unique_violation.
+      if (code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "23505") return false;
       throw err;
     }
   }

@@ -1,8 +1,9 @@
 // A project's rows as the graph runner reads them: its runs (light: no graph, parameters or outputs), the
 // projects still open, every output of a multi-node project, and moving its queued runs to the "started"
 // dispatch groups. Every query is on the project_id index.
-import type Database from "better-sqlite3";
+
 import type { Job, JobStatus, RunLink } from "../models.js";
+import type { SqlDatabase } from "./sql.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
@@ -34,7 +35,7 @@ const RUN_COLUMNS = `id, status, project_id, project_node, variant, links, workf
 export class ProjectRows {
   private readonly stmts;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(private readonly db: SqlDatabase) {
     this.stmts = {
       runs: db.prepare(`SELECT ${RUN_COLUMNS} FROM jobs WHERE project_id = ? ORDER BY seq`),
       fullRuns: db.prepare("SELECT * FROM jobs WHERE project_id = ? AND id != project_id ORDER BY seq"),
@@ -45,9 +46,9 @@ export class ProjectRows {
         "SELECT id FROM jobs WHERE project IS NOT NULL AND status IN ('queued', 'running') ORDER BY seq LIMIT ?",
       ),
       unstartedKeys: db.prepare(`SELECT DISTINCT queue_key FROM jobs WHERE project_id = ? AND id != project_id
-        AND status = 'queued' AND queue_key NOT LIKE '%' || ?`),
-      markStarted: db.prepare(`UPDATE jobs SET queue_key = queue_key || ? WHERE project_id = ?
-        AND id != project_id AND status = 'queued' AND queue_key NOT LIKE '%' || ?`),
+        AND status = 'queued' AND queue_key NOT LIKE '%' || CAST(? AS TEXT)`),
+      markStarted: db.prepare(`UPDATE jobs SET queue_key = queue_key || CAST(? AS TEXT) WHERE project_id = ?
+        AND id != project_id AND status = 'queued' AND queue_key NOT LIKE '%' || CAST(? AS TEXT)`),
     };
   }
 

@@ -1,8 +1,9 @@
 // The queue as the dispatcher reads it: queued jobs grouped by `queue_key` (what placing a job depends
 // on), each group FIFO within a priority. Every query here is an index seek, so its cost does not grow
 // with the number of queued jobs.
-import type Database from "better-sqlite3";
+
 import type { ApiGraph } from "../models.js";
+import type { SqlDatabase } from "./sql.js";
 
 /** The first job of one group: what ordering rules compare. */
 export interface QueueHead {
@@ -18,7 +19,7 @@ export interface QueueHead {
 export class QueueIndex {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.stmts = {
       head: db.prepare(`SELECT id, queue_key AS key, priority, seq, created_at, owner FROM jobs
         WHERE status = 'queued' AND queue_key = ? ORDER BY priority DESC, seq LIMIT 1`),

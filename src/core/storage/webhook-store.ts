@@ -1,6 +1,6 @@
 // Webhook deliveries in SQLite: one row per finished job that asked for a webhook. The row holds the exact
 // body to sign and send, so a retry (even after a restart) sends the same bytes under the same delivery id.
-import type Database from "better-sqlite3";
+import type { SqlDatabase } from "./sql.js";
 
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
@@ -35,11 +35,11 @@ const now = () => new Date().toISOString();
 export class WebhookStore {
   private readonly stmts;
 
-  constructor(db: Database.Database) {
+  constructor(db: SqlDatabase) {
     this.stmts = {
-      insert: db.prepare(`INSERT OR IGNORE INTO webhook_deliveries (id, job_id, event, url, payload, status,
+      insert: db.prepare(`INSERT INTO webhook_deliveries (id, job_id, event, url, payload, status,
         attempts, next_attempt_at, created_at, updated_at)
-        VALUES (@id, @job_id, @event, @url, @payload, 'pending', 0, @now, @now, @now)`),
+        VALUES (@id, @job_id, @event, @url, @payload, 'pending', 0, @now, @now, @now) ON CONFLICT DO NOTHING`),
       byJob: db.prepare("SELECT * FROM webhook_deliveries WHERE job_id = ?"),
       due: db.prepare(`SELECT * FROM webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= ?
         ORDER BY next_attempt_at LIMIT ?`),
