@@ -16,6 +16,7 @@ import { JobEvents } from "./core/engine/events.js";
 import { HostSpeed } from "./core/engine/host-speed.js";
 import { JobManager } from "./core/engine/job-manager.js";
 import { PromptTiming } from "./core/engine/prompt-timing.js";
+import { QueueSync } from "./core/engine/queue-sync.js";
 import { Scheduler } from "./core/engine/scheduler.js";
 import { Warmups } from "./core/engine/warmup.js";
 import { BackendStore } from "./core/fleet/backend-store.js";
@@ -29,6 +30,7 @@ import { HostSpeedStore } from "./core/storage/host-speed-store.js";
 import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
+import { PgListener } from "./core/storage/pg-listener.js";
 import { OutputRetention } from "./core/storage/retention.js";
 import type { SqlDatabase } from "./core/storage/sql.js";
 import { StorageHealth } from "./core/storage/storage-health.js";
@@ -64,6 +66,9 @@ export class Orchestrator {
   readonly retention: OutputRetention;
   readonly keys: KeyRegistry;
   readonly metrics = new Metrics();
+  /** PostgreSQL only: hears what other replicas announce (README: Running several replicas). */
+  private readonly listener: PgListener | null = null;
+  private readonly queueSync: QueueSync | null = null;
   private readonly jobMetrics: JobMetrics;
   private server: FastifyInstance | null = null;
   private readonly draining = new AbortController();
@@ -152,6 +157,10 @@ export class Orchestrator {
       log,
       planner,
     );
+    if (config.database_url) {
+      this.listener = new PgListener(config.database_url, log);
+      this.queueSync = new QueueSync(this.listener, this.jobs, config.scheduler.poll_interval_s * 1000);
+    }
     this.webhooks = new WebhookDispatcher(
       this.store,
       new WebhookStore(this.db),
@@ -226,7 +235,10 @@ export class Orchestrator {
     this.jobMetrics.start();
     this.workflows.start({ watch: true });
     this.fleet.start();
+    // Listening before the queue is read: work another replica queues meanwhile is heard, not missed.
+    await this.listener?.start();
     this.jobs.start();
+    this.queueSync?.start();
     this.server = await buildServer({
       log: this.log,
       jobs: this.jobs,
@@ -294,6 +306,8 @@ export class Orchestrator {
     await this.server?.close();
     clearTimeout(cut);
     await this.jobs.stop();
+    this.queueSync?.stop();
+    await this.listener?.stop();
     this.jobMetrics.stop();
     await this.webhooks.stop();
     await this.retention.stop();

@@ -69,6 +69,8 @@ interface GroupState {
 
 export class DispatchQueue {
   private readonly groups = new Map<string, GroupState>();
+  /** Tells other replicas sharing the database that `key` gained work (set on PostgreSQL only). */
+  announce: ((key: string) => void) | null = null;
 
   constructor(
     private readonly index: QueueIndex,
@@ -85,11 +87,22 @@ export class DispatchQueue {
         if (needs) this.index.setKey(id, queueKey({ requirements: requirementsOf(needs), options: {} }));
       }
     }
-    for (const key of this.index.keys()) this.joined(key);
+    this.reload();
+  }
+
+  /** Re-reads which groups hold queued jobs (another replica may have queued work we were not told of). */
+  reload(): void {
+    for (const key of this.index.keys()) this.heard(key);
   }
 
   /** A job entered the queue under `key`: its group's head may have changed. */
   joined(key: string): void {
+    this.heard(key);
+    this.announce?.(key);
+  }
+
+  /** Another replica queued work under `key`: re-read its head, without announcing it again. */
+  heard(key: string): void {
     const g = this.groups.get(key);
     if (g) g.stale = true;
     else this.groups.set(key, { spec: null, head: null, stale: true });
@@ -97,7 +110,7 @@ export class DispatchQueue {
 
   /** The group's head was taken (or found gone): its next job is read when next needed. */
   taken(key: string): void {
-    this.joined(key);
+    this.heard(key);
   }
 
   /** The best group head, by the ordering rules, that `place` finds a target for (null: none can go now). */

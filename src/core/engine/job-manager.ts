@@ -264,6 +264,25 @@ export class JobManager {
     await this.runner.stopAll();
   }
 
+  /** Links this replica's queue to the others' on one database: `announce` hears every key that gains work. */
+  shareQueue(announce: (key: string) => void): void {
+    this.queue.announce = announce;
+  }
+
+  /** Another replica queued work under `key` (null: it may have, re-read every group): dispatch it if we can. */
+  queuedElsewhere(key: string | null): void {
+    if (this.stopping) return;
+    if (key !== null) this.queue.heard(key);
+    else if (this.opts.storage.ok) {
+      try {
+        this.queue.reload();
+      } catch (err) {
+        if (!this.opts.storage.report(err)) throw err;
+      }
+    }
+    this.kick();
+  }
+
   kick(): void {
     if (this.kickPending || this.stopping) return;
     this.kickPending = true;
