@@ -44,6 +44,8 @@ export interface Receiver {
   /** Answers for the next requests, in order; after them, `fallback`. "drop" closes the socket unanswered. */
   plan: (number | "drop")[];
   fallback: number | "drop";
+  /** When set, answers every request instead of plan/fallback (e.g. by its delivery id). */
+  decide?: (headers: http.IncomingHttpHeaders) => number | "drop";
   close(): Promise<void>;
 }
 
@@ -63,7 +65,7 @@ export async function startReceiver(): Promise<Receiver> {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const answer = r.plan.shift() ?? r.fallback;
+      const answer = r.decide ? r.decide(req.headers) : (r.plan.shift() ?? r.fallback);
       r.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), answer });
       if (answer === "drop") req.socket.destroy();
       else res.writeHead(answer, { "content-type": "text/plain" }).end(answer < 300 ? "ok" : "nope");

@@ -1,5 +1,7 @@
-// Webhook deliveries in SQLite: one row per finished job that asked for a webhook. The row holds the exact
-// body to sign and send, so a retry (even after a restart) sends the same bytes under the same delivery id.
+// Webhook deliveries in the database: one row per finished job that asked for a webhook. The row holds the
+// exact body to sign and send, so a retry (even after a restart, or by another replica) sends the same bytes
+// under the same delivery id. Each attempt is claimed by a compare-and-set on the row, so replicas sharing
+// one PostgreSQL database never send one attempt twice.
 import type { SqlDatabase } from "./sql.js";
 
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
@@ -46,14 +48,18 @@ export class WebhookStore {
       nextDue: db.prepare(
         "SELECT MIN(next_attempt_at) AS at FROM webhook_deliveries WHERE status = 'pending'",
       ),
-      begin:
+      // The row as it was read must still be there: a replica that read it too updates 0 rows and moves on.
+      claim:
         db.prepare(`UPDATE webhook_deliveries SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ?
-        WHERE id = ? AND status = 'pending'`),
+        WHERE id = ? AND status = 'pending' AND attempts = ? AND next_attempt_at = ?`),
       delivered:
         db.prepare(`UPDATE webhook_deliveries SET status = 'delivered', last_status = ?, last_error = NULL,
         delivered_at = ?, updated_at = ? WHERE id = ?`),
+      // Only the latest claim records a failure: a send that outlived its claim must not undo a newer claim's
+      // lease or revive a row another replica has delivered.
       failed: db.prepare(`UPDATE webhook_deliveries SET status = ?, last_status = ?, last_error = ?,
-        next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ? WHERE id = ?`),
+        next_attempt_at = COALESCE(?, next_attempt_at), updated_at = ?
+        WHERE id = ? AND status = 'pending' AND attempts = ?`),
       missing: db.prepare(`SELECT j.id FROM jobs j LEFT JOIN webhook_deliveries d ON d.job_id = j.id
         WHERE j.webhook_url IS NOT NULL AND j.status IN ('completed', 'failed', 'cancelled')
         AND j.finished_at >= ? AND d.job_id IS NULL ORDER BY j.finished_at LIMIT ?`),
@@ -81,11 +87,12 @@ export class WebhookStore {
   }
 
   /**
-   * Counts an attempt before it is sent and pushes the next one out to `leaseUntil`, so a process that dies
-   * mid-send neither loses the attempt nor re-sends before the send could have timed out.
+   * Claims the next attempt of `d` as read: counts it before it is sent and pushes the next one out to
+   * `leaseUntil`, so a process that dies mid-send neither loses the attempt nor lets anyone re-send before the
+   * send could have timed out. False when another replica (or an earlier pass) claimed it first.
    */
-  beginAttempt(id: string, leaseUntil: string): boolean {
-    return this.stmts.begin.run(leaseUntil, now(), id).changes === 1;
+  claimAttempt(d: Pick<WebhookDelivery, "id" | "attempts" | "next_attempt_at">, leaseUntil: string): boolean {
+    return this.stmts.claim.run(leaseUntil, now(), d.id, d.attempts, d.next_attempt_at).changes === 1;
   }
 
   markDelivered(id: string, httpStatus: number): void {
@@ -93,8 +100,10 @@ export class WebhookStore {
     this.stmts.delivered.run(httpStatus, at, at, id);
   }
 
-  markFailure(id: string, f: DeliveryFailure): void {
-    this.stmts.failed.run(f.retryAt ? "pending" : "failed", f.httpStatus, f.error, f.retryAt, now(), id);
+  /** `attempts` is the delivery's attempt count as this failure left it (the claim's, or the unsent row's). */
+  markFailure(id: string, attempts: number, f: DeliveryFailure): void {
+    const status = f.retryAt ? "pending" : "failed";
+    this.stmts.failed.run(status, f.httpStatus, f.error, f.retryAt, now(), id, attempts);
   }
 
   /** Finished jobs with a webhook_url and no delivery, finished at or after `sinceIso` (crash recovery). */

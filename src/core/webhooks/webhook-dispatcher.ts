@@ -16,6 +16,11 @@ export interface WebhookOptions {
   backoffS: number;
   timeoutS: number;
   userAgent: string;
+  /**
+   * Replicas on one database: also look for due deliveries this often while none is pending here, since
+   * another replica's claims (it may have died mid-send) and retries are ours to take over once due.
+   */
+  idlePollMs?: number;
   /** Each attempt's result, for the metrics endpoint. */
   onResult?: (result: "delivered" | "retry" | "failed") => void;
 }
@@ -153,8 +158,10 @@ export class WebhookDispatcher {
       if (!this.inflight.has(d.id)) this.launch(d);
     }
     const next = this.store.nextDueAt();
-    if (!next) return;
-    const ms = Math.min(Math.max(10, Date.parse(next) - Date.now()), MAX_SLEEP_MS);
+    if (!next && !this.opts.idlePollMs) return;
+    const ms = next
+      ? Math.min(Math.max(10, Date.parse(next) - Date.now()), MAX_SLEEP_MS)
+      : this.opts.idlePollMs!;
     this.timer = setTimeout(() => this.pump(), ms);
     this.timer.unref();
   }
@@ -163,12 +170,16 @@ export class WebhookDispatcher {
     const secret = this.opts.secret;
     const refused = secret ? this.policy.problem(d.url) : "webhooks.secret is not set";
     if (refused || !secret) {
-      this.store.markFailure(d.id, { httpStatus: null, error: `not sent: ${refused}`, retryAt: null });
+      this.store.markFailure(d.id, d.attempts, {
+        httpStatus: null,
+        error: `not sent: ${refused}`,
+        retryAt: null,
+      });
       this.log.warn({ job_id: d.job_id, delivery_id: d.id, reason: refused }, "webhook delivery refused");
       return;
     }
     const timeoutMs = this.opts.timeoutS * 1000;
-    if (!this.store.beginAttempt(d.id, iso(Date.now() + timeoutMs + LEASE_MARGIN_MS))) return;
+    if (!this.store.claimAttempt(d, iso(Date.now() + timeoutMs + LEASE_MARGIN_MS))) return;
     const attempt = d.attempts + 1;
     const done = sendWebhook({
       url: d.url,
@@ -201,7 +212,7 @@ export class WebhookDispatcher {
     }
     if (this.shutdown.signal.aborted) {
       // Cut off by our own shutdown, not the receiver's fault: due again as soon as we start.
-      this.store.markFailure(d.id, {
+      this.store.markFailure(d.id, attempt, {
         httpStatus: null,
         error: "interrupted by shutdown",
         retryAt: iso(Date.now()),
@@ -209,7 +220,7 @@ export class WebhookDispatcher {
       return;
     }
     if (attempt >= this.opts.maxAttempts) {
-      this.store.markFailure(d.id, { httpStatus: r.status, error: r.error, retryAt: null });
+      this.store.markFailure(d.id, attempt, { httpStatus: r.status, error: r.error, retryAt: null });
       this.opts.onResult?.("failed");
       this.log.warn({ ...fields, http_status: r.status, error: r.error }, "webhook delivery failed for good");
       return;
@@ -217,7 +228,7 @@ export class WebhookDispatcher {
     // Exponential backoff with jitter, so receivers that come back are not hit by every sender at once.
     const base = Math.min(this.opts.backoffS * 1000 * 2 ** (attempt - 1), MAX_DELAY_MS);
     const retryAt = iso(Date.now() + base * (0.75 + Math.random() * 0.5));
-    this.store.markFailure(d.id, { httpStatus: r.status, error: r.error, retryAt });
+    this.store.markFailure(d.id, attempt, { httpStatus: r.status, error: r.error, retryAt });
     this.opts.onResult?.("retry");
     this.log.info(
       { ...fields, http_status: r.status, error: r.error, next_attempt_at: retryAt },
