@@ -2,9 +2,12 @@
 // the Orchestrator process is SIGKILLed and restarted on the same database. At the end every accepted job
 // must be in a terminal state; anything else is counted as lost.
 import { rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { createDatabase, startEmbeddedPostgres } from "../helpers/embedded-postgres.js";
 import { type ChildOrchestrator, makeTestDir, spawnOrchestrator } from "../helpers/orchestrator.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
+import { replicaChaosPassed, runReplicaChaos } from "./chaos-replicas.js";
 
 export interface ChaosReport {
   seconds: number;
@@ -125,15 +128,76 @@ export async function runChaos(o: {
   return report;
 }
 
-// `npm run chaos -- --minutes 5`
+// `npm run chaos -- --minutes 5`, or across replicas on PostgreSQL:
+// `npm run chaos -- --replicas 3 --postgres [--hosts 3] [--jobs 300] [--minutes 1] [--lease-s 2]`
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const i = process.argv.indexOf("--minutes");
-  const minutes = i > 0 ? Number(process.argv[i + 1]) : 1;
-  runChaos({ seconds: minutes * 60, log: (s) => console.log(`[chaos] ${s}`) }).then((r) => {
-    console.log(
-      `jobs accepted ${r.accepted} / completed ${r.completed} / failed ${r.failed} / lost ${r.lost}`,
-    );
-    console.log(`host crashes ${r.hostCrashes}, orchestrator kills ${r.orchestratorKills}`);
-    process.exit(r.lost === 0 ? 0 : 1);
+  const { values } = parseArgs({
+    options: {
+      minutes: { type: "string" },
+      replicas: { type: "string" },
+      postgres: { type: "boolean", default: false },
+      hosts: { type: "string" },
+      jobs: { type: "string" },
+      "lease-s": { type: "string" },
+    },
   });
+  const minutes = Number(values.minutes ?? 1);
+  const log = (s: string) => console.log(`[chaos] ${s}`);
+  const run = values.postgres
+    ? runOnPostgres({
+        replicas: Number(values.replicas ?? 3),
+        hosts: Number(values.hosts ?? 3),
+        jobs: Number(values.jobs ?? 300),
+        seconds: minutes * 60,
+        leaseS: values["lease-s"] ? Number(values["lease-s"]) : undefined,
+        log,
+      })
+    : values.replicas && values.replicas !== "1"
+      ? Promise.reject(new Error("--replicas needs --postgres: on SQLite one server owns the database"))
+      : runChaos({ seconds: minutes * 60, log }).then((r) => {
+          console.log(
+            `jobs accepted ${r.accepted} / completed ${r.completed} / failed ${r.failed} / lost ${r.lost}`,
+          );
+          console.log(`host crashes ${r.hostCrashes}, orchestrator kills ${r.orchestratorKills}`);
+          return r.lost === 0;
+        });
+  run.then(
+    (ok) => process.exit(ok ? 0 : 1),
+    (err) => {
+      console.error(err instanceof Error ? err.message : err);
+      process.exit(2);
+    },
+  );
+}
+
+/** Outside vitest: a throwaway PostgreSQL cluster of its own for the replica run. */
+async function runOnPostgres(
+  o: Omit<Parameters<typeof runReplicaChaos>[0], "databaseUrl">,
+): Promise<boolean> {
+  const cluster = await startEmbeddedPostgres();
+  try {
+    const r = await runReplicaChaos({ ...o, databaseUrl: await createDatabase(cluster.adminUrl) });
+    console.log(
+      `${o.replicas} replicas, ${o.hosts} hosts: jobs ${r.accepted}/${r.jobs} accepted / completed ${r.completed} / ` +
+        `failed ${r.failed} / cancelled ${r.cancelled} / lost ${r.lost.length}`,
+    );
+    console.log(
+      `replica kills ${r.replicaKills}, host crashes ${r.hostCrashes}; prompts ${r.promptsStarted}, ` +
+        `most held by one host ${r.maxHostQueue}; overlaps ${r.overlaps.length}; ` +
+        `downloads checked ${r.downloadsChecked}, failed ${r.downloadFailures.length}; ` +
+        `replicas disagreeing ${r.disagreements.length}; unexpected exits ${r.unexpectedExits.length}`,
+    );
+    for (const [m, n] of Object.entries(r.failures)) console.log(`  failed ×${n}: ${m}`);
+    for (const line of [
+      ...r.lost,
+      ...r.overlaps,
+      ...r.downloadFailures,
+      ...r.disagreements,
+      ...r.unexpectedExits,
+    ].slice(0, 30))
+      console.log(`  ${line}`);
+    return replicaChaosPassed(r);
+  } finally {
+    await cluster.stop();
+  }
 }

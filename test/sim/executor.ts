@@ -47,6 +47,15 @@ export interface ExecutorDeps {
   /** Carries out a crash_mid_prompt fault: crash now, restart after the delay. */
   crash(restartAfterMs: number): void;
   log?: (line: string) => void;
+  onPrompt?: (e: PromptRun) => void;
+}
+
+/** A prompt starting or stopping on the worker (ended, failed, interrupted, or the host went down). */
+export interface PromptRun {
+  phase: "start" | "end";
+  promptId: string;
+  extraData: Record<string, unknown>;
+  at: number;
 }
 
 /** Thrown through a running prompt when its host is gone: nothing more may be sent or recorded. */
@@ -111,6 +120,7 @@ export class Executor {
     this.current = { promptId, clientId, lastNodeId: null };
     stats.executing++;
     stats.maxConcurrentExecuting = Math.max(stats.maxConcurrentExecuting, stats.executing);
+    this.deps.onPrompt?.({ phase: "start", promptId, extraData, at: started });
     const messages: Message[] = [];
     const addMessage = (event: string, data: Record<string, unknown>, broadcast: boolean) => {
       const stamped = { ...data, timestamp: Date.now() };
@@ -170,6 +180,7 @@ export class Executor {
     } finally {
       stats.executing--;
       this.current = undefined;
+      this.deps.onPrompt?.({ phase: "end", promptId, extraData, at: Date.now() });
     }
   }
 

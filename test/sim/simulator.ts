@@ -8,7 +8,7 @@ import type { AddressInfo, Socket } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { type WebSocket, WebSocketServer } from "ws";
-import type { SimStats } from "./executor.js";
+import type { PromptRun, SimStats } from "./executor.js";
 import { type Fault, FaultBook } from "./faults.js";
 import { txt2imgGraph } from "./graphs.js";
 import { type DeviceInfo, HostProcess, type SimRuntime } from "./host-process.js";
@@ -30,7 +30,7 @@ import { simRoutes } from "./routes-sim.js";
 import { WsHub } from "./ws-hub.js";
 import { acceptClient } from "./ws-session.js";
 
-export type { SimStats } from "./executor.js";
+export type { PromptRun, SimStats } from "./executor.js";
 export type { Fault } from "./faults.js";
 export type { HistoryEntry, QueueItem } from "./prompt-queue.js";
 
@@ -66,6 +66,8 @@ export interface SimulatorOptions {
   requireHeaders?: Record<string, string>;
   /** Receives one line per finished or rejected prompt (the CLI prints them). */
   log?: (line: string) => void;
+  /** Told when a prompt starts and stops executing, crashes included (chaos checks nothing runs twice at once). */
+  onPrompt?: (e: PromptRun) => void;
 }
 
 export interface Simulator {
@@ -210,6 +212,7 @@ class SimulatorImpl implements Simulator, SimRuntime {
       previewMethod: this.opts.previewMethod ?? "none",
       crash: (ms) => this.crashThenRestart(ms),
       log: (line) => this.log(line),
+      onPrompt: this.opts.onPrompt,
     });
   }
 
