@@ -25,6 +25,7 @@ import { Fleet } from "./core/fleet/fleet.js";
 import { monitorFactory } from "./core/fleet/monitor-factory.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
+import { ExclusiveTask } from "./core/storage/exclusive-task.js";
 import { FileStore } from "./core/storage/file-store.js";
 import { HostSpeedStore } from "./core/storage/host-speed-store.js";
 import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
@@ -180,6 +181,7 @@ export class Orchestrator {
     this.retention = new OutputRetention(
       this.store,
       this.files,
+      new ExclusiveTask(this.db, "retention"),
       {
         outputRetentionDays: config.retention.output_retention_days,
         sweepIntervalS: config.retention.sweep_interval_s,

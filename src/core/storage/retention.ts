@@ -1,8 +1,10 @@
 // Frees disk: a periodic sweep deletes the input and output files of jobs finished longer ago than the
 // retention, and a client may free one finished job's files early. The job row stays, marked expired.
+// Replicas on one database sweep one at a time (ExclusiveTask), so each job's files are deleted once.
 import type { Logger } from "pino";
 import { AppError } from "../../errors.js";
 import { isTerminal, type Job } from "../models.js";
+import type { ExclusiveTask } from "./exclusive-task.js";
 import type { FileStore } from "./file-store.js";
 import type { JobStore } from "./job-store.js";
 
@@ -24,6 +26,8 @@ export class OutputRetention {
   constructor(
     private readonly store: JobStore,
     private readonly files: FileStore,
+    /** Held while sweeping: another replica's sweep meanwhile does nothing (the next one takes the rest). */
+    private readonly exclusive: ExclusiveTask,
     private readonly opts: RetentionOptions,
     private readonly log: Logger,
   ) {}
@@ -43,11 +47,17 @@ export class OutputRetention {
     await this.sweeping?.catch(() => undefined);
   }
 
-  /** Expires every job finished before the cutoff; returns how many. Overlapping calls share one sweep. */
+  /**
+   * Expires every job finished before the cutoff; returns how many (0 while another replica sweeps).
+   * Overlapping calls share one sweep.
+   */
   sweep(): Promise<number> {
-    this.sweeping ??= this.sweepOnce().finally(() => {
-      this.sweeping = null;
-    });
+    this.sweeping ??= this.exclusive
+      .run(() => this.sweepOnce())
+      .then((n) => n ?? 0)
+      .finally(() => {
+        this.sweeping = null;
+      });
     return this.sweeping;
   }
 
