@@ -17,6 +17,7 @@ import { fairness } from "./scenarios/fairness.js";
 import { mixedModels } from "./scenarios/mixed-models.js";
 import { overhead } from "./scenarios/overhead.js";
 import { projects } from "./scenarios/projects.js";
+import { replicas } from "./scenarios/replicas.js";
 import { scale } from "./scenarios/scale.js";
 import { throughput } from "./scenarios/throughput.js";
 import { transfer } from "./scenarios/transfer.js";
@@ -31,6 +32,7 @@ const SCENARIOS: Record<string, (ctx: RunContext) => Promise<ScenarioResult>> = 
   fairness,
   "mixed-models": mixedModels,
   projects,
+  replicas,
 };
 
 const USAGE = `usage: npm run bench -- [--quick] [--scenario NAME[,NAME...]] [--out FILE] [--profile] [--keep]

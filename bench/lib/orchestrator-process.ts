@@ -18,10 +18,13 @@ export interface OrchestratorOptions {
   /** Reuse a folder (its database) across restarts; a new one under the bench temp dir otherwise. */
   dir?: string;
   backends: BackendEntry[];
-  /** Config sections merged over the defaults (scheduler, jobs, http, server, auth). */
+  /** Config sections merged over the defaults (scheduler, jobs, http, server, auth, ha). */
   overrides?: Record<string, Record<string, unknown>>;
   /** Write a V8 CPU profile (--cpu-prof) into this folder when the process exits cleanly. */
   profileDir?: string;
+  /** PostgreSQL instead of the folder's SQLite file; replicas also share one data_dir. */
+  databaseUrl?: string;
+  dataDir?: string;
 }
 
 export interface OrchestratorProcess {
@@ -54,9 +57,11 @@ function writeConfig(dir: string, o: OrchestratorOptions): string {
   const config = {
     // Port 0: the OS picks, and the "orchestrator listening" log line says which.
     server: { host: "127.0.0.1", port: 0, ...ov.server },
-    data_dir: path.join(dir, "data"),
+    data_dir: o.dataDir ?? path.join(dir, "data"),
     log_dir: path.join(dir, "logs"),
     database_path: databasePath(dir),
+    ...(o.databaseUrl ? { database_url: o.databaseUrl } : {}),
+    ...(ov.ha ? { ha: ov.ha } : {}),
     ...(ov.scheduler ? { scheduler: ov.scheduler } : {}),
     ...(ov.jobs ? { jobs: ov.jobs } : {}),
     ...(ov.http ? { http: ov.http } : {}),

@@ -17,13 +17,14 @@ const SCENARIOS = [
   "6 Fairness",
   "7 Mixed models",
   "8 Projects",
+  "9 Replicas",
 ];
 
 describe("bench --quick", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "bench-smoke-"));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("runs every scenario, exits 0 and prints the table", { timeout: 300_000 }, async () => {
+  it("runs every scenario, exits 0 and prints the table", { timeout: 360_000 }, async () => {
     const out = path.join(dir, "report.md");
     const child = spawn(
       process.execPath,
