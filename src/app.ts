@@ -2,6 +2,7 @@
 // main.ts runs it as a process; tests run it in-process on port 0.
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import { KeyRegistry } from "./api/auth/key-registry.js";
@@ -22,7 +23,14 @@ import { Warmups } from "./core/engine/warmup.js";
 import { BackendStore } from "./core/fleet/backend-store.js";
 import { ConfigReloader } from "./core/fleet/config-reload.js";
 import { Fleet } from "./core/fleet/fleet.js";
-import { monitorFactory } from "./core/fleet/monitor-factory.js";
+import { AlwaysHolder, type HostDriving } from "./core/fleet/host-driving.js";
+import { handoverHooks } from "./core/fleet/host-handover.js";
+import { HostLeases } from "./core/fleet/host-leases.js";
+import { HostStateBoard } from "./core/fleet/host-state.js";
+import { HostViews } from "./core/fleet/host-views.js";
+import { LeaseStore } from "./core/fleet/lease-store.js";
+import { clientIdOf, monitorFactory } from "./core/fleet/monitor-factory.js";
+import { ReplicaRegistry } from "./core/fleet/replica-registry.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { ExclusiveTask } from "./core/storage/exclusive-task.js";
@@ -32,6 +40,7 @@ import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
 import { PgListener } from "./core/storage/pg-listener.js";
+import type { PgSyncDatabase } from "./core/storage/pg-sync.js";
 import { OutputRetention } from "./core/storage/retention.js";
 import type { SqlDatabase } from "./core/storage/sql.js";
 import { StorageHealth } from "./core/storage/storage-health.js";
@@ -70,6 +79,11 @@ export class Orchestrator {
   /** PostgreSQL only: hears what other replicas announce (README: Running several replicas). */
   private readonly listener: PgListener | null = null;
   private readonly queueSync: QueueSync | null = null;
+  /** ha.replica_id: this server's name in host leases and /api/health. */
+  readonly replicaId: string;
+  /** Which hosts this server drives: all (SQLite), or those whose lease it holds (PostgreSQL). */
+  readonly driving: HostDriving;
+  readonly hosts: HostViews;
   private readonly jobMetrics: JobMetrics;
   private server: FastifyInstance | null = null;
   private readonly draining = new AbortController();
@@ -100,7 +114,9 @@ export class Orchestrator {
     const instanceId = this.persistentId("instance_id", () => randomUUID());
     this.workflows = new WorkflowStorage(config.workflows_dir!, log);
     this.files = new FileStore(config.data_dir);
-    this.scheduler = new Scheduler(config.scheduler.max_inflight, log);
+    this.replicaId = config.ha.replica_id ?? `${os.hostname()}-${process.pid}`;
+    const pg = this.db.engine === "postgres" ? (this.db as PgSyncDatabase) : null;
+    this.scheduler = new Scheduler(config.scheduler.max_inflight, log, pg !== null);
     const timing = new PromptTiming();
     // Filled as hosts join the fleet (fleet.load below, and later additions); emptied as they leave.
     const warm = new Map<string, WarmModels>();
@@ -108,15 +124,16 @@ export class Orchestrator {
       timing.watch(m);
       warm.set(m.id, new WarmModels(m, m.config.model_slots, log));
     };
+    const speed = new HostSpeed(new HostSpeedStore(this.db), {
+      defaultLoadMs: config.scheduler.model_load_estimate_s * 1000,
+      defaultRunMsPerUnit: config.scheduler.run_estimate_ms_per_unit,
+      onSaveError: (err) => {
+        if (!this.storage.report(err)) log.warn({ err }, "could not store a host speed sample");
+      },
+    });
     const planner = new DispatchPlanner(
       this.scheduler,
-      new HostSpeed(new HostSpeedStore(this.db), {
-        defaultLoadMs: config.scheduler.model_load_estimate_s * 1000,
-        defaultRunMsPerUnit: config.scheduler.run_estimate_ms_per_unit,
-        onSaveError: (err) => {
-          if (!this.storage.report(err)) log.warn({ err }, "could not store a host speed sample");
-        },
-      }),
+      speed,
       timing,
       warm,
       (id) => this.store.get(id),
@@ -200,6 +217,16 @@ export class Orchestrator {
       },
       log,
     );
+    const board = pg ? new HostStateBoard(pg, this.replicaId) : null;
+    this.hosts = new HostViews(
+      this.scheduler,
+      this.replicaId,
+      () => this.driving.holders(),
+      (id) => this.jobs.hostModel(id),
+      board,
+    );
+    const persistentId = (key: string, make: () => string) => this.persistentId(key, make);
+    const watchAs = pg ? this.replicaId : null;
     this.fleet = new Fleet(
       new BackendStore(this.db),
       this.scheduler,
@@ -208,11 +235,15 @@ export class Orchestrator {
       monitorFactory({
         config,
         instanceId,
-        persistentId: (key, make) => this.persistentId(key, make),
+        persistentId,
         log,
+        watchAs,
       }),
       {
-        onAdd: plannerJoin,
+        onAdd: (m) => {
+          plannerJoin(m);
+          if (board) m.on("polled", () => this.publishHost(m));
+        },
         onJoin: (m) => this.warmups.watch(m),
         onLeave: (id) => {
           warm.delete(id);
@@ -223,6 +254,23 @@ export class Orchestrator {
       log,
     );
     this.fleet.load(config.backends);
+    this.driving = pg
+      ? new HostLeases(
+          new LeaseStore(pg, this.replicaId),
+          new ReplicaRegistry(pg, this.replicaId),
+          config.ha.lease_s * 1000,
+          handoverHooks({
+            scheduler: this.scheduler,
+            jobs: this.jobs,
+            speed,
+            warmups: this.warmups,
+            views: this.hosts,
+            clientId: (id, driving) => clientIdOf({ persistentId }, id, driving ? null : watchAs),
+            storage: this.storage,
+          }),
+          log,
+        )
+      : new AlwaysHolder(this.replicaId, this.scheduler);
     const described = this.scheduler.describeExtra;
     this.scheduler.describeExtra = (id) => ({ ...described(id), warmup: this.warmups.statusOf(id) });
     this.reloader = new ConfigReloader(configFile, config, this.fleet, log);
@@ -240,8 +288,10 @@ export class Orchestrator {
     this.fleet.start();
     // Listening before the queue is read: work another replica queues meanwhile is heard, not missed.
     await this.listener?.start();
-    this.jobs.start();
+    // Recovery first for the hosts driven from the start (all, on SQLite), then per host as leases are taken.
+    this.jobs.start((backendId) => this.driving.undriven(backendId));
     this.queueSync?.start();
+    this.driving.start();
     this.server = await buildServer({
       log: this.log,
       jobs: this.jobs,
@@ -274,8 +324,14 @@ export class Orchestrator {
       metrics: this.metrics,
       fleet: this.fleet,
       reloader: this.reloader,
+      hosts: this.hosts,
+      replica: () =>
+        this.driving.leased
+          ? { id: this.replicaId, drives: this.driving.drives(), replicas: this.driving.liveReplicas() ?? 1 }
+          : null,
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
+    this.driving.announce(this.config.server.public_url ?? url);
     const base = this.webhookBaseUrl();
     this.webhooks.start((job) =>
       JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })),
@@ -308,9 +364,13 @@ export class Orchestrator {
     const cut = setTimeout(() => this.server?.server.closeAllConnections(), SHUTDOWN_BOUND_MS);
     await this.server?.close();
     clearTimeout(cut);
+    // Leases are renewed while requests drain, and handed back only once no prompt is followed here any more.
+    this.driving.pause();
     await this.jobs.stop();
     this.queueSync?.stop();
     await this.listener?.stop();
+    // After detaching from every prompt: the next driver may re-attach to them the moment the lease is free.
+    this.driving.stop();
     this.jobMetrics.stop();
     await this.webhooks.stop();
     await this.retention.stop();
@@ -332,6 +392,16 @@ export class Orchestrator {
     const port = address && typeof address === "object" ? address.port : this.config.server.port;
     const host = this.config.server.host;
     return `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+  }
+
+  /** A driven host's view changed (seen at a poll): other replicas answer /api/backends from it. */
+  private publishHost(m: BackendMonitor): void {
+    try {
+      this.hosts.publish(m);
+    } catch (err) {
+      if (!this.storage.report(err))
+        this.log.warn({ err, backend_id: m.id }, "could not publish a host's state");
+    }
   }
 
   private persistentId(key: string, make: () => string): string {

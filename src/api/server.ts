@@ -7,6 +7,7 @@ import type { JobManager } from "../core/engine/job-manager.js";
 import type { Scheduler } from "../core/engine/scheduler.js";
 import type { ConfigReloader } from "../core/fleet/config-reload.js";
 import type { Fleet } from "../core/fleet/fleet.js";
+import type { HostViews } from "../core/fleet/host-views.js";
 import { OutputVariants } from "../core/media/output-variants.js";
 import type { FileStore } from "../core/storage/file-store.js";
 import type { OutputRetention } from "../core/storage/retention.js";
@@ -29,7 +30,7 @@ import { backendRoutes } from "./routes/backends.js";
 import { consoleRoutes } from "./routes/console.js";
 import { eventRoutes } from "./routes/events.js";
 import { fleetRoutes } from "./routes/fleet.js";
-import { healthRoutes } from "./routes/health.js";
+import { healthRoutes, type ReplicaSummary } from "./routes/health.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { keyRoutes } from "./routes/keys.js";
 import { metricsRoutes } from "./routes/metrics.js";
@@ -64,6 +65,10 @@ export interface ServerDeps {
   /** Fleet changes while running (POST/PATCH/DELETE /api/backends) and config reloads. */
   fleet?: Fleet;
   reloader?: ConfigReloader;
+  /** Each host as /api/backends shows it: the same on every replica (its driver's view). */
+  hosts: HostViews;
+  /** With replicas: this one's id, the hosts it drives and how many replicas are alive (null on SQLite). */
+  replica?: () => ReplicaSummary | null;
   /** Converted outputs (?format=&width=&quality=); one cache per server by default. */
   variants?: OutputVariants;
 }
@@ -151,14 +156,14 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
   await app.register(backendRoutes, {
     scheduler: d.scheduler,
     onChange: () => d.jobs.kick(),
-    extra: (id) => d.jobs.hostModel(id),
+    hosts: d.hosts,
   });
   await app.register(keyRoutes, { keys: d.access.keys });
   if (d.fleet)
     await app.register(fleetRoutes, {
       fleet: d.fleet,
       scheduler: d.scheduler,
-      extra: (id) => d.jobs.hostModel(id),
+      hosts: d.hosts,
     });
   if (d.reloader) await app.register(adminRoutes, { reloader: d.reloader });
   if (d.metrics) await app.register(metricsRoutes, { metrics: d.metrics });
@@ -166,7 +171,8 @@ export async function buildServer(d: ServerDeps): Promise<FastifyInstance> {
     auth: d.access.keys.enabled,
     storage: d.storage,
     jobs: d.jobs,
-    scheduler: d.scheduler,
+    hosts: d.hosts,
+    replica: d.replica,
     version: d.version,
     startedAt: Date.now(),
   });

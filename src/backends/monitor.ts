@@ -123,7 +123,7 @@ export class BackendMonitor extends EventEmitter {
   constructor(
     private cfg: BackendConfig,
     readonly client: ComfyUIClient,
-    readonly clientId: string,
+    private cid: string,
     private readonly opts: MonitorOptions,
     private readonly log: Logger,
   ) {
@@ -133,6 +133,29 @@ export class BackendMonitor extends EventEmitter {
 
   get id(): string {
     return this.cfg.id;
+  }
+
+  /** The WebSocket client id: a host sends a prompt's events only to the client id it was queued under. */
+  get clientId(): string {
+    return this.cid;
+  }
+
+  /**
+   * Reconnects the event socket under `id`. Replicas share one client id per host for the prompts they queue
+   * there, and only the host's driver may use it (a host keeps one socket per id), so the others watch
+   * under ids of their own and a new driver switches to the shared one to get its prompts' events.
+   */
+  useClientId(id: string): void {
+    if (id === this.cid) return;
+    this.cid = id;
+    const ws = this.ws;
+    if (!ws) return; // a connect in flight sees the change when it opens; a scheduled one uses the new id
+    this.ws = null;
+    this.snapshot.ws_connected = false;
+    ws.removeAllListeners();
+    ws.on("error", () => {});
+    ws.terminate();
+    this.connect();
   }
 
   get config(): BackendConfig {
@@ -310,10 +333,12 @@ export class BackendMonitor extends EventEmitter {
 
   private connect(): void {
     if (this.stopped) return;
-    this.client.openSocket(this.clientId).then(
+    const asId = this.cid;
+    this.client.openSocket(asId).then(
       (ws) => {
-        if (this.stopped) {
+        if (this.stopped || asId !== this.cid) {
           ws.terminate();
+          if (!this.stopped) this.connect();
           return;
         }
         this.ws = ws;

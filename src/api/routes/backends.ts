@@ -2,6 +2,7 @@
 import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Scheduler } from "../../core/engine/scheduler.js";
+import type { HostViews } from "../../core/fleet/host-views.js";
 import { errorResponses } from "../schemas/common.js";
 import { type Backend, BackendActionParams, BackendListSchema, BackendSchema } from "../schemas/fleet.js";
 
@@ -9,11 +10,10 @@ const TAGS = ["backends"];
 
 export async function backendRoutes(
   fastify: FastifyInstance,
-  o: { scheduler: Scheduler; onChange: () => void; extra: (id: string) => Record<string, unknown> },
+  o: { scheduler: Scheduler; onChange: () => void; hosts: HostViews },
 ): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const describe = (m: Parameters<Scheduler["describe"]>[0]) =>
-    ({ ...o.scheduler.describe(m), ...o.extra(m.id) }) as Backend;
+  const describe = (m: Parameters<Scheduler["describe"]>[0]) => o.hosts.one(m) as Backend;
   app.get(
     "/api/backends",
     {
@@ -21,11 +21,13 @@ export async function backendRoutes(
       schema: {
         tags: TAGS,
         summary: "List backends",
-        description: "Every configured ComfyUI host: status, queue, VRAM, counters.",
+        description:
+          "Every configured ComfyUI host: status, queue, VRAM, counters. With replicas, each host as the replica " +
+          "driving it (`driven_by`) sees it, so every replica gives the same answer.",
         response: { 200: BackendListSchema.describe("Every backend"), ...errorResponses() },
       },
     },
-    async () => ({ backends: o.scheduler.all().map(describe) }),
+    async () => ({ backends: o.hosts.all() as Backend[] }),
   );
 
   app.post(

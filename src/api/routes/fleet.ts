@@ -4,6 +4,7 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import type { Scheduler } from "../../core/engine/scheduler.js";
 import type { Fleet } from "../../core/fleet/fleet.js";
+import type { HostViews } from "../../core/fleet/host-views.js";
 import { AppError } from "../../errors.js";
 import { errorResponses } from "../schemas/common.js";
 import {
@@ -21,11 +22,10 @@ const FIXED = ["id", "host", "port", "tls"] as const;
 
 export async function fleetRoutes(
   fastify: FastifyInstance,
-  o: { fleet: Fleet; scheduler: Scheduler; extra: (id: string) => Record<string, unknown> },
+  o: { fleet: Fleet; scheduler: Scheduler; hosts: HostViews },
 ): Promise<void> {
   const app = fastify.withTypeProvider<ZodTypeProvider>();
-  const describe = (m: Parameters<Scheduler["describe"]>[0]) =>
-    ({ ...o.scheduler.describe(m), ...o.extra(m.id) }) as Backend;
+  const describe = (m: Parameters<Scheduler["describe"]>[0]) => o.hosts.one(m) as Backend;
 
   app.get(
     "/api/backends/:id",

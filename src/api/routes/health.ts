@@ -3,17 +3,25 @@ import type { FastifyInstance } from "fastify";
 import type { ZodTypeProvider } from "fastify-type-provider-zod";
 import { z } from "zod";
 import type { JobManager } from "../../core/engine/job-manager.js";
-import type { Scheduler } from "../../core/engine/scheduler.js";
+import type { HostViews } from "../../core/fleet/host-views.js";
 import { type StorageHealth, storageStateOf } from "../../core/storage/storage-health.js";
 import { ErrorSchema } from "../schemas/common.js";
 import { type Backend, HealthSchema } from "../schemas/fleet.js";
+
+/** With replicas (PostgreSQL): which one answered, the hosts it drives, how many replicas are alive. */
+export type ReplicaSummary = {
+  id: string;
+  drives: string[];
+  replicas: number;
+};
 
 export async function healthRoutes(
   fastify: FastifyInstance,
   o: {
     auth: boolean;
     jobs: JobManager;
-    scheduler: Scheduler;
+    hosts: HostViews;
+    replica?: () => ReplicaSummary | null;
     version: string;
     startedAt: number;
     storage?: StorageHealth;
@@ -41,7 +49,14 @@ export async function healthRoutes(
     } catch (err) {
       database = storageStateOf(err) ?? "error";
     }
-    const backends = o.scheduler.all().map((m) => o.scheduler.describe(m) as Backend);
+    let backends: Backend[] = [];
+    let replica: ReplicaSummary | null = null;
+    try {
+      backends = o.hosts.all() as Backend[];
+      replica = o.replica?.() ?? null;
+    } catch (err) {
+      database = storageStateOf(err) ?? "error";
+    }
     const enabled = backends.filter((b) => b.enabled);
     const online = enabled.filter((b) => b.status === "online").length;
     const status: "ok" | "degraded" | "down" =
@@ -54,6 +69,7 @@ export async function healthRoutes(
       auth: o.auth ? ("on" as const) : ("off" as const),
       backends: { online, total: backends.length, enabled: enabled.length },
       jobs: { queued: counts.queued + counts.retrying, running: counts.running + counts.dispatching },
+      ...(replica ? { replica } : {}),
     });
   });
 }

@@ -98,6 +98,9 @@ export const BackendSchema = z
     avg_job_s: z.number().nullable(),
     last_seen: z.string().nullable(),
     last_error: z.string().nullable(),
+    driven_by: z.string().nullable().optional().meta({
+      description: "The replica that drives this host (dispatches to it); null while none does (a failover)",
+    }),
     model_slots: count().meta({ description: "Checkpoints the host keeps warm (config `model_slots`)" }),
     warm_models: z
       .array(z.string())
@@ -151,6 +154,14 @@ export const HealthSchema = z
     auth: z.enum(["on", "off"]).meta({ description: "`off`: no API key configured, anyone may do anything" }),
     backends: z.looseObject({ online: count(), total: count(), enabled: count() }),
     jobs: z.looseObject({ queued: count(), running: count() }),
+    replica: z
+      .looseObject({
+        id: z.string().meta({ description: "This replica's ha.replica_id" }),
+        drives: z.array(z.string()).meta({ description: "The backends whose host lease this replica holds" }),
+        replicas: count().meta({ description: "Replicas alive now (heartbeat within ha.lease_s)" }),
+      })
+      .optional()
+      .meta({ description: "Only with replicas on PostgreSQL (database_url)" }),
   })
   .meta({
     id: "Health",

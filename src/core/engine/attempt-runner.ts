@@ -74,6 +74,15 @@ export class AttemptRunner {
     await Promise.all(pending.map((a) => a.done));
   }
 
+  /** Detaches from every attempt on one host (its lease went to another replica); their jobs stay as they are. */
+  detachHost(backendId: string): void {
+    for (const a of this.active.values()) if (a.attempt.monitor.id === backendId) a.attempt.stop("shutdown");
+  }
+
+  follows(jobId: string): boolean {
+    return this.active.has(jobId);
+  }
+
   /** The job whose attempt sent `promptId`, if it is in flight here. */
   jobOfPrompt(promptId: string): Job | undefined {
     return [...this.active.values()].find((x) => x.attempt.prompt === promptId)?.job;

@@ -24,6 +24,16 @@ export class HostSpeed {
     for (const r of store.all()) this.records.set(key(r.backend_id, r.workflow_id), r);
   }
 
+  /**
+   * Re-reads one host's rows: with replicas, the host's previous driver went on learning its speed, and its
+   * new driver (which just took the lease) starts from what that one stored.
+   */
+  reload(backendId: string): void {
+    const rows = this.store.ofBackend(backendId);
+    for (const [k, r] of this.records) if (r.backend_id === backendId) this.records.delete(k);
+    for (const r of rows) this.records.set(key(r.backend_id, r.workflow_id), r);
+  }
+
   /** Expected run time (no load) of `units` of work of this workflow on this host, ms. */
   runMs(backendId: string, workflowId: string, units: number): number {
     const own = this.records.get(key(backendId, workflowId))?.run_ms_per_unit;

@@ -26,7 +26,7 @@ import { ANONYMOUS, type Submitter } from "./owner-quota.js";
 import { ProjectAdvancer } from "./project-advancer.js";
 import type { ManifestForm } from "./project-preparation.js";
 import { ProjectRunner } from "./project-runner.js";
-import { recoverJobs } from "./recovery.js";
+import { type RecoveryActions, recoverHost, requeueStranded } from "./recovery.js";
 import { requirementsOf } from "./requirements.js";
 import { RunEvents } from "./run-events.js";
 import type { Scheduler } from "./scheduler.js";
@@ -232,29 +232,54 @@ export class JobManager {
     this.attached.add(m);
     m.on("state", (state) => state === "online" && this.kick());
     m.on("polled", () => {
-      reapOrphans(m, this.store, this.log);
+      // Only the host's driver: another replica's prompts there are not orphans, however they look from here.
+      if (this.scheduler.drives(m.id)) reapOrphans(m, this.store, this.log);
       this.kick();
     });
     m.on("preview", (promptId, frame) => this.forwardPreview(promptId, frame));
     m.on("slot-freed", () => this.kick());
   }
 
-  /** Starts dispatching, after re-attaching to every job a previous process left on a host. */
-  start(): void {
+  /**
+   * Starts dispatching, after re-attaching to every job a previous process left on the hosts this one drives
+   * (with replicas, hosts whose lease it takes later are recovered then: hostAcquired).
+   */
+  start(mayRequeue: (backendId: string) => boolean = () => true): void {
     for (const m of this.scheduler.all()) this.attach(m);
     this.queue.load();
     this.opts.storage.on("recovered", () => {
       this.runner.replayDeferred();
       this.kick();
     });
-    recoverJobs(this.store, this.scheduler, {
-      resume: (job, m, deadline) => this.runner.run(job, m, true, deadline),
-      requeue: (job, error) => this.runner.retry(job, job.backend_id ?? "", { kind: "retry", error }),
-    });
+    for (const m of this.scheduler.all()) {
+      if (this.scheduler.drives(m.id)) recoverHost(this.store, this.scheduler, m, this.recovery);
+    }
+    requeueStranded(this.store, this.scheduler, this.recovery, mayRequeue);
     // A crash between a run's end and its project's next step left that step undone.
     for (const id of this.store.projects.open(100_000)) this.advancer.advance(id);
     this.clock.start();
     this.kick();
+  }
+
+  private readonly recovery: RecoveryActions = {
+    resume: (job, m, deadline) => this.runner.run(job, m, true, deadline),
+    requeue: (job, error) => this.runner.retry(job, job.backend_id ?? "", { kind: "retry", error }),
+    following: (jobId) => this.runner.follows(jobId),
+  };
+
+  /** This replica now drives `m` (its lease was taken over): follow the prompts its last driver left there. */
+  hostAcquired(m: BackendMonitor): void {
+    if (this.stopping) return;
+    recoverHost(this.store, this.scheduler, m, this.recovery);
+    this.kick();
+  }
+
+  /**
+   * Another replica drives the host now (or may at any moment): stop following its prompts as a shutdown
+   * does, leaving their jobs dispatching or running for the new driver to re-attach to.
+   */
+  hostLost(backendId: string): void {
+    this.runner.detachHost(backendId);
   }
 
   /** Stops taking work; prompts stay on their hosts and the next start re-attaches to them. */

@@ -12,6 +12,8 @@ interface Runtime {
   removing: boolean;
   /** Running its warm-up workflow: takes no jobs until it ends. */
   warming: boolean;
+  /** This replica holds the host's lease (always, on SQLite): only the holder dispatches to it. */
+  driven: boolean;
   inflight: Set<string>;
   /** When a slot last freed up (or the host joined): the start of the dispatch latency metric. */
   freedAt: number;
@@ -35,6 +37,8 @@ export class Scheduler {
   constructor(
     private readonly defaultMaxInflight: number,
     private readonly log: Logger,
+    /** Replicas share hosts by lease: a host is driven only once its lease is held (host-leases.ts). */
+    private readonly leased = false,
   ) {}
 
   /** `state`: the drain / enable state a host had before a restart (default: as configured). */
@@ -48,6 +52,7 @@ export class Scheduler {
       draining: state.draining ?? false,
       removing: state.removing ?? false,
       warming: false,
+      driven: !this.leased,
       inflight: new Set(),
       freedAt: Date.now(),
       completed: 0,
@@ -79,6 +84,16 @@ export class Scheduler {
   setWarming(id: string, warming: boolean): void {
     const rt = this.runtime.get(id);
     if (rt) rt.warming = warming;
+  }
+
+  /** This replica took (true) or gave up (false) the host's lease. */
+  setDriven(id: string, driven: boolean): void {
+    const rt = this.runtime.get(id);
+    if (rt) rt.driven = driven;
+  }
+
+  drives(id: string): boolean {
+    return this.runtime.get(id)?.driven ?? false;
   }
 
   isRemoving(id: string): boolean {
@@ -150,6 +165,7 @@ export class Scheduler {
   /** Why a host could not take this job even once it has room (null: it could). */
   waitReason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
     const rt = this.runtime.get(m.id)!;
+    if (!rt.driven) return "driven by another replica";
     if (!rt.enabled) return "disabled";
     if (rt.draining) return "draining";
     if (m.snapshot.state !== "online") return m.snapshot.state;
@@ -200,6 +216,7 @@ export class Scheduler {
     for (const m of this.monitors.values()) {
       const rt = this.runtime.get(m.id)!;
       if (
+        rt.driven &&
         rt.enabled &&
         !rt.draining &&
         !rt.warming &&

@@ -41,13 +41,17 @@ export class Warmups {
     this.due.add(m.id);
     const onState = (state: BackendState) => {
       if (state === "offline") this.due.add(m.id);
-      else if (state === "online" && this.due.has(m.id)) {
-        this.due.delete(m.id);
-        void this.run(m);
-      }
+      else if (state === "online") this.driven(m);
     };
     m.on("state", onState);
     if (m.snapshot.state === "online") onState("online");
+  }
+
+  /** Warms up a host that is due, once it is online and this replica drives it (always, on SQLite). */
+  driven(m: BackendMonitor): void {
+    if (!this.due.has(m.id) || m.snapshot.state !== "online" || !this.scheduler.drives(m.id)) return;
+    this.due.delete(m.id);
+    void this.run(m);
   }
 
   forget(id: string): void {

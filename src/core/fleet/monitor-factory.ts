@@ -13,6 +13,22 @@ export interface MonitorFactoryDeps {
   /** A value kept in the database under `key`, made once by `make`. */
   persistentId(key: string, make: () => string): string;
   log: Logger;
+  /** With replicas: this one's id, under which it watches the hosts it does not drive (see clientIdOf). */
+  watchAs: string | null;
+}
+
+/**
+ * A host's event-socket client id. Its driver uses the shared one, kept in the database across restarts and
+ * failovers: reconnecting under it gets the running prompts' events back. Replicas that only watch the host
+ * use ids of their own, since a host keeps one socket per id.
+ */
+export function clientIdOf(
+  d: Pick<MonitorFactoryDeps, "persistentId">,
+  backendId: string,
+  watchAs: string | null,
+): string {
+  const shared = d.persistentId(`ws_client_id:${backendId}`, () => `orchestrator-${randomUUID()}`);
+  return watchAs === null ? shared : `${shared}.${watchAs}`;
 }
 
 export function monitorFactory(d: MonitorFactoryDeps): (b: BackendConfig) => BackendMonitor {
@@ -24,8 +40,8 @@ export function monitorFactory(d: MonitorFactoryDeps): (b: BackendConfig) => Bac
       transferTimeoutMs: d.config.http.transfer_timeout_s * 1000,
       headers: credentialHeaders(b),
     });
-    // Kept across restarts: reconnecting with the same client id gets our running prompts' events back.
-    const clientId = d.persistentId(`ws_client_id:${b.id}`, () => `orchestrator-${randomUUID()}`);
+    // With replicas every host starts watched only; its lease makes it driven (host-handover.ts).
+    const clientId = clientIdOf(d, b.id, d.watchAs);
     return new BackendMonitor(
       b,
       client,

@@ -1,4 +1,4 @@
-// Learned host speed in SQLite, one row per host and workflow, so the scheduler's estimates survive restarts.
+// Learned host speed in the database, one row per host and workflow, so the scheduler's estimates survive restarts.
 
 import type { WorkUnit } from "../engine/job-work.js";
 import type { SqlDatabase } from "./sql.js";
@@ -23,6 +23,7 @@ export class HostSpeedStore {
   constructor(db: SqlDatabase) {
     this.stmts = {
       all: db.prepare("SELECT * FROM host_speed"),
+      ofBackend: db.prepare("SELECT * FROM host_speed WHERE backend_id = ?"),
       upsert: db.prepare(`INSERT INTO host_speed (backend_id, workflow_id, unit, run_ms_per_unit, run_samples,
         load_ms, load_samples, updated_at) VALUES (@backend_id, @workflow_id, @unit, @run_ms_per_unit, @run_samples,
         @load_ms, @load_samples, @updated_at)
@@ -34,6 +35,10 @@ export class HostSpeedStore {
 
   all(): SpeedRecord[] {
     return this.stmts.all.all() as SpeedRecord[];
+  }
+
+  ofBackend(backendId: string): SpeedRecord[] {
+    return this.stmts.ofBackend.all(backendId) as SpeedRecord[];
   }
 
   save(r: SpeedRecord): void {

@@ -107,6 +107,12 @@ export class JobStore {
         "SELECT filename FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename",
       ),
       byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
+      onBackend: db.prepare(
+        "SELECT * FROM jobs WHERE status IN ('dispatching', 'running') AND backend_id = ? ORDER BY seq LIMIT ?",
+      ),
+      unfinishedBackends: db.prepare(
+        "SELECT DISTINCT backend_id FROM jobs WHERE status IN ('dispatching', 'running') AND backend_id IS NOT NULL",
+      ),
       counts: db.prepare(
         "SELECT status, COUNT(*) AS n FROM jobs WHERE project_id IS NULL OR project_id = id GROUP BY status",
       ),
@@ -293,6 +299,16 @@ export class JobStore {
 
   withStatus(status: JobStatus, limit: number): Job[] {
     return (this.stmts.byStatus.all(status, limit) as Row[]).map((r) => this.toJob(r, false));
+  }
+
+  /** Jobs dispatching or running on one host: what its next driver re-attaches to. */
+  onBackend(backendId: string, limit: number): Job[] {
+    return (this.stmts.onBackend.all(backendId, limit) as Row[]).map((r) => this.toJob(r, false));
+  }
+
+  /** Every host some job is dispatching or running on. */
+  unfinishedBackends(): string[] {
+    return (this.stmts.unfinishedBackends.all() as { backend_id: string }[]).map((r) => r.backend_id);
   }
 
   counts(): Record<JobStatus, number> {

@@ -128,6 +128,27 @@ const MIGRATIONS: string[] = [
      removed INTEGER NOT NULL DEFAULT 0,
      updated_at TEXT NOT NULL
    );`,
+  // Replicas (README: Running several replicas): who is alive, which replica drives each host, and what the
+  // driver sees of it. Times are the database's own (now()), so replicas' clocks never have to agree.
+  `CREATE TABLE replicas (
+     id TEXT PRIMARY KEY,
+     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     seen_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     url TEXT,
+     drives TEXT NOT NULL DEFAULT '[]'
+   );
+   CREATE TABLE host_leases (
+     backend_id TEXT PRIMARY KEY,
+     replica_id TEXT NOT NULL,
+     acquired_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     expires_at TIMESTAMPTZ NOT NULL
+   );
+   CREATE TABLE host_state (
+     backend_id TEXT PRIMARY KEY,
+     replica_id TEXT NOT NULL,
+     view TEXT NOT NULL,
+     updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );`,
 ];
 
 export function migratePg(db: PgSyncDatabase): void {
