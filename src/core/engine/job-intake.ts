@@ -1,9 +1,12 @@
 // Turns a submitted Project into queued rows: idempotency (a repeated key returns the first job, even while
 // that one is still being written), preparation (every check and stored input), then one group-committed
-// insert. What happens to the rows after that is the JobManager's.
+// insert. What happens to the rows after that is the JobManager's. With replicas on one PostgreSQL database
+// the insert re-checks the key and max_queued under advisory locks (InsertGuard), since another replica's
+// submit in flight is not in this process's memory.
 import type { ImageSourceContext } from "../media/image-input.js";
 import type { Job, Project } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
+import type { InsertGuard } from "../storage/insert-guard.js";
 import type { JobStore, NewJob } from "../storage/job-store.js";
 import type { StorageHealth } from "../storage/storage-health.js";
 import type { WorkflowStorage } from "../storage/workflow-storage.js";
@@ -47,36 +50,72 @@ export class JobIntake {
     if (inFlight) return { job: await inFlight, created: false };
     const existing = this.byKey(key, submitter.id);
     if (existing) return { job: existing, created: false };
-    const creating = this.create(project, key, submitter, form);
-    this.submitting.set(scoped, creating);
+    const creating = this.create(project, key, submitter, form).then(
+      (job) => ({ job, created: true }),
+      (err: unknown) => {
+        // Another replica committed this key first, while we prepared ours: its job is the answer.
+        const job = err instanceof SubmittedElsewhere ? this.store.get(err.jobId) : null;
+        if (job) return { job, created: false };
+        throw err;
+      },
+    );
+    const job = creating.then((r) => r.job);
+    job.catch(() => undefined); // a failure is answered by the caller below; waiters hear it from `job`
+    this.submitting.set(scoped, job);
     try {
-      return { job: await creating, created: true };
+      return await creating;
     } finally {
       this.submitting.delete(scoped);
     }
   }
 
   private byKey(key: string, owner: string | null): Job | null {
-    const since = new Date(Date.now() - this.opts.idempotencyTtlH * 3_600_000).toISOString();
-    const id = this.store.findByIdempotencyKey(key, owner, since);
+    const id = this.store.findByIdempotencyKey(key, owner, this.keySince());
     return id ? this.store.get(id) : null;
+  }
+
+  /** Keys older than the idempotency TTL may be used again. */
+  private keySince(): string {
+    return new Date(Date.now() - this.opts.idempotencyTtlH * 3_600_000).toISOString();
   }
 
   private async create(project: Project, key: string | null, s: Submitter, form: ManifestForm): Promise<Job> {
     const release = this.quota.reserve(s);
     try {
-      return await this.createReserved(project, key, s.id, form);
+      return await this.createReserved(project, key, s, form);
     } finally {
       release();
     }
   }
 
+  /**
+   * What the insert must re-check when replicas share the database: the key is still unused and the owner
+   * still under max_queued. On SQLite this process is the only writer and its own checks above suffice.
+   */
+  private guardFor(key: string | null, s: Submitter): InsertGuard | undefined {
+    if (this.store.engine !== "postgres") return undefined;
+    const quota = this.quota.guard(s);
+    if (!key && !quota) return undefined;
+    const owner = s.id;
+    return {
+      locks: [...(key ? [`idempotency:${owner ?? ""}\n${key}`] : []), ...(quota?.locks ?? [])],
+      check: () => {
+        if (key) {
+          const id = this.store.findByIdempotencyKey(key, owner, this.keySince());
+          if (id) throw new SubmittedElsewhere(id);
+        }
+        quota?.check();
+      },
+    };
+  }
+
   private async createReserved(
     project: Project,
     key: string | null,
-    owner: string | null,
+    submitter: Submitter,
     form: ManifestForm,
   ): Promise<Job> {
+    const owner = submitter.id;
     const prepared = await prepareProject(
       project,
       {
@@ -96,13 +135,22 @@ export class JobIntake {
       owner,
       queue_key: r.project ? null : queueKey({ requirements: requirementsOf(r), options: {} }, { owner }),
     }));
-    const seq = await this.store.insertSoon(rows).catch(async (err: unknown) => {
-      // Not stored, so not accepted: the client hears 503 and its files go.
-      await Promise.all(rows.map((r) => this.files.remove("inputs", r.id).catch(() => undefined)));
-      throw this.storage.toAppError(err) ?? err;
-    });
+    const seq = await this.store
+      .insertSoon(rows, this.guardFor(key, submitter))
+      .catch(async (err: unknown) => {
+        // Not stored, so not accepted (a 503, or the guard's answer) and its files go.
+        await Promise.all(rows.map((r) => this.files.remove("inputs", r.id).catch(() => undefined)));
+        throw this.storage.toAppError(err) ?? err;
+      });
     this.created(rows);
     const row = rows[0]!;
     return { ...row, seq, outputs: [], outputs_expired: false, updated_at: row.created_at };
+  }
+}
+
+/** The insert found the key taken by a job another replica committed meanwhile. */
+class SubmittedElsewhere extends Error {
+  constructor(readonly jobId: string) {
+    super(`idempotency key already used by job ${jobId}`);
   }
 }

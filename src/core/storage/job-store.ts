@@ -11,6 +11,7 @@ import {
   type JobProgress,
   type JobStatus,
 } from "../models.js";
+import { guardLocker, type InsertGuard } from "./insert-guard.js";
 import { ProjectRows } from "./project-rows.js";
 import { QueueIndex } from "./queue-index.js";
 import type { SqlDatabase } from "./sql.js";
@@ -65,13 +66,22 @@ const PATCH_COLUMNS: Record<keyof JobPatch, (v: unknown) => unknown> = {
 
 export class JobStore {
   private readonly stmts;
-  private pendingInserts: { jobs: NewJob[]; resolve: (seq: number) => void; reject: (err: Error) => void }[] =
-    [];
+  /** "postgres" when replicas may share the database (what JobIntake guards against). */
+  readonly engine;
+  private pendingInserts: {
+    jobs: NewJob[];
+    guard?: InsertGuard;
+    resolve: (seq: number) => void;
+    reject: (err: Error) => void;
+  }[] = [];
+  private readonly lockGuards;
 
   readonly queue: QueueIndex;
   readonly projects: ProjectRows;
 
   constructor(private readonly db: SqlDatabase) {
+    this.engine = db.engine;
+    this.lockGuards = guardLocker(db);
     this.queue = new QueueIndex(db);
     this.projects = new ProjectRows(db);
     this.stmts = {
@@ -154,12 +164,13 @@ export class JobStore {
   /**
    * Group commit: new jobs arriving in the same event-loop turn are written in one transaction. In WAL mode
    * a commit rewrites every page it touched (the table and four indexes), so one commit for many submits is
-   * most of the submit throughput. Resolves with the job's seq once it is committed.
+   * most of the submit throughput. Resolves with the job's seq once it is committed; rejects with what
+   * `guard.check` threw when the guard refuses the rows (see InsertGuard).
    */
-  insertSoon(job: NewJob | NewJob[]): Promise<number> {
+  insertSoon(job: NewJob | NewJob[], guard?: InsertGuard): Promise<number> {
     const jobs = Array.isArray(job) ? job : [job];
     return new Promise((resolve, reject) => {
-      this.pendingInserts.push({ jobs, resolve, reject });
+      this.pendingInserts.push({ jobs, guard, resolve, reject });
       if (this.pendingInserts.length === 1) setImmediate(() => this.flushInserts());
     });
   }
@@ -168,8 +179,8 @@ export class JobStore {
     const batch = this.pendingInserts;
     this.pendingInserts = [];
     try {
-      const seqs = this.transaction(() => batch.map((b) => this.insertAll(b.jobs)));
-      for (const [i, b] of batch.entries()) b.resolve(seqs[i]!);
+      const results = this.transaction(() => this.insertBatch(batch));
+      for (const [i, b] of batch.entries()) settle(b, results[i]!);
     } catch (err) {
       // A locked or full database fails every row alike: retrying each would only block longer.
       if (storageStateOf(err)) {
@@ -179,12 +190,25 @@ export class JobStore {
       // One bad submit must not fail the others: write them one by one to find it.
       for (const b of batch) {
         try {
-          b.resolve(this.transaction(() => this.insertAll(b.jobs)));
+          settle(b, this.transaction(() => this.insertBatch([b]))[0]!);
         } catch (err) {
           b.reject(err as Error);
         }
       }
     }
+  }
+
+  /** In the caller's transaction: the guards' locks, then each submit's check and rows. */
+  private insertBatch(batch: { jobs: NewJob[]; guard?: InsertGuard }[]): InsertResult[] {
+    this.lockGuards(batch.map((b) => b.guard));
+    return batch.map((b) => {
+      try {
+        b.guard?.check();
+      } catch (refused) {
+        return { refused };
+      }
+      return { seq: this.insertAll(b.jobs) };
+    });
   }
 
   /** A project's rows in one go; returns the first row's seq. */
@@ -478,6 +502,13 @@ export class JobStore {
       run_id: o.job_id as string,
     }));
   }
+}
+
+type InsertResult = { seq: number } | { refused: unknown };
+
+function settle(b: { resolve: (seq: number) => void; reject: (err: Error) => void }, r: InsertResult): void {
+  if ("seq" in r) b.resolve(r.seq);
+  else b.reject(r.refused as Error);
 }
 
 function toOutput(r: Row): JobOutput {
