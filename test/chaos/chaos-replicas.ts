@@ -35,6 +35,8 @@ export interface ReplicaChaosReport {
   /** The errors of failed jobs, counted by message. */
   failures: Record<string, number>;
   replicaKills: number;
+  /** Kills of a replica that drove a host at that moment (per its /api/health). */
+  driverKills: number;
   hostCrashes: number;
   /** Replicas that exited without being killed. */
   unexpectedExits: string[];
@@ -77,6 +79,17 @@ class OverlapWatch {
         );
       this.running.set(tag.job_id, { promptId: e.promptId, host });
     } else if (now?.promptId === e.promptId) this.running.delete(tag.job_id);
+  }
+}
+
+/** The hosts a replica says it drives (none when it cannot say: no leases in this build, or it is busy). */
+async function drivesOf(url: string): Promise<string[]> {
+  try {
+    const res = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { replica?: { drives?: string[] } };
+    return body.replica?.drives ?? [];
+  } catch {
+    return [];
   }
 }
 
@@ -140,6 +153,7 @@ export async function runReplicaChaos(o: {
     downloadsChecked: 0,
     failures: {},
     replicaKills: 0,
+    driverKills: 0,
     hostCrashes: 0,
     unexpectedExits: [],
   };
@@ -219,9 +233,14 @@ export async function runReplicaChaos(o: {
       const killReplica = n === 0 || (n > 1 && Math.random() < 0.5);
       const up = replicas.filter((r) => r.proc);
       if (killReplica && up.length > 1) {
-        const r = pick(up);
+        // Prefer a replica that drives a host: its death is the one that needs a takeover.
+        const driving = await Promise.all(up.map((x) => drivesOf(x.proc!.url)));
+        const drivers = up.filter((_, k) => driving[k]!.length > 0);
+        const r = pick(drivers.length ? drivers : up);
+        const its = driving[up.indexOf(r)]!;
         report.replicaKills++;
-        log(`kill -9 ${r.id} (${ids.length} jobs accepted so far)`);
+        if (its.length) report.driverKills++;
+        log(`kill -9 ${r.id}, driving ${its.join(", ") || "no host"} (${ids.length} jobs accepted so far)`);
         r.killed = true;
         await r.proc!.kill("SIGKILL");
         r.proc = null;

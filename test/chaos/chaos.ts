@@ -182,7 +182,7 @@ async function runOnPostgres(
         `failed ${r.failed} / cancelled ${r.cancelled} / lost ${r.lost.length}`,
     );
     console.log(
-      `replica kills ${r.replicaKills}, host crashes ${r.hostCrashes}; prompts ${r.promptsStarted}, ` +
+      `replica kills ${r.replicaKills} (${r.driverKills} driving a host), host crashes ${r.hostCrashes}; prompts ${r.promptsStarted}, ` +
         `most held by one host ${r.maxHostQueue}; overlaps ${r.overlaps.length}; ` +
         `downloads checked ${r.downloadsChecked}, failed ${r.downloadFailures.length}; ` +
         `replicas disagreeing ${r.disagreements.length}; unexpected exits ${r.unexpectedExits.length}`,
