@@ -137,6 +137,14 @@ describe("listing", () => {
     expect(first.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual([ids[2], ids[1]]);
     const second = await api(orch.url, "GET", `/api/jobs?limit=2&cursor=${first.body.next_cursor}`);
     expect(second.body.jobs[0].job_id).toBe(ids[0]);
+    // The cursor is opaque; the bare seq older servers handed out still reads, and junk is refused.
+    expect(first.body.next_cursor).not.toMatch(/^\d+$/);
+    const seq = Buffer.from(first.body.next_cursor, "base64url").toString("utf8").slice(1);
+    const legacy = await api(orch.url, "GET", `/api/jobs?limit=2&cursor=${seq}`);
+    expect(legacy.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual(
+      second.body.jobs.map((j: { job_id: string }) => j.job_id),
+    );
+    expectError(await api(orch.url, "GET", "/api/jobs?cursor=bm9wZQ"), 400, "VALIDATION_FAILED");
     const failed = await api(orch.url, "GET", "/api/jobs?status=failed&limit=100");
     expect(failed.body.jobs.every((j: { status: string }) => j.status === "failed")).toBe(true);
     expectError(await api(orch.url, "GET", "/api/jobs?status=bogus"), 400, "VALIDATION_FAILED");

@@ -14,6 +14,7 @@ import { AppError } from "../../errors.js";
 import { OPEN, ownerFilter } from "../auth/principal.js";
 import { parseByteRange } from "../byte-range.js";
 import { baseUrlOf, jobView } from "../job-view.js";
+import { encodeCursor } from "../list-cursor.js";
 import {
   type MultipartSubmitOptions,
   manifestFromMultipart,
@@ -187,7 +188,8 @@ export async function jobRoutes(fastify: FastifyInstance, o: JobRouteOptions): P
         limit: q.limit,
         cursor: q.cursor,
       });
-      return { jobs: page.jobs.map((j) => jobView(j, base(req))), next_cursor: page.next_cursor };
+      const next = page.next_cursor === null ? null : encodeCursor(Number(page.next_cursor));
+      return { jobs: page.jobs.map((j) => jobView(j, base(req))), next_cursor: next };
     },
   );
 

@@ -7,6 +7,7 @@ import {
   JOB_STATUSES,
   JobStatusSchema,
 } from "../../core/models.js";
+import { decodeCursor } from "../list-cursor.js";
 
 export const ManifestSchema = CoreManifestSchema.meta({
   id: "Manifest",
@@ -97,10 +98,14 @@ export function listQuery(limitMax: number) {
     limit: z.coerce.number().int().min(1).max(limitMax).default(50),
     cursor: z
       .string()
-      .regex(/^\d+$/, "expected the next_cursor of a previous page")
-      .transform(Number)
+      .transform((v, ctx) => {
+        const seq = decodeCursor(v);
+        if (seq === null)
+          ctx.addIssue({ code: "custom", message: "expected the next_cursor of a previous page" });
+        return seq ?? 0;
+      })
       .optional()
-      .meta({ description: "The `next_cursor` of the previous page" }),
+      .meta({ description: "The `next_cursor` of the previous page, as it was (an opaque string)" }),
   });
 }
 
@@ -262,10 +267,10 @@ export const JobStillRunningSchema = JobViewSchema.extend({ message: z.string() 
 export const JobListSchema = z
   .looseObject({
     jobs: z.array(JobViewSchema),
-    next_cursor: z
-      .string()
-      .nullable()
-      .meta({ description: "Pass as `cursor` for the next page; null on the last" }),
+    next_cursor: z.string().nullable().meta({
+      description:
+        "Opaque: pass it as `cursor` for the next page, unchanged; null on the last. Any replica accepts it",
+    }),
   })
   .meta({ id: "JobList" });
 export type JobList = z.infer<typeof JobListSchema>;
