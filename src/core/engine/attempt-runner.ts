@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { BackendMonitor } from "../../backends/monitor.js";
-import type { Job, JobError } from "../models.js";
+import type { Job, JobError, JobStatus } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
 import type { JobStore } from "../storage/job-store.js";
 import { Attempt, type AttemptOutcome, type StopReason } from "./attempt.js";
@@ -33,6 +33,8 @@ export interface AttemptRunnerDeps {
   advance: (projectId: string) => void;
   kick: () => void;
 }
+
+const ACTIVE: readonly JobStatus[] = ["queued", "retrying", "dispatching", "running"];
 
 export class AttemptRunner {
   private readonly active = new Map<string, { attempt: Attempt; done: Promise<void>; job: Job }>();
@@ -244,10 +246,11 @@ export class AttemptRunner {
     this.d.kick();
   }
 
-  fail(job: Job, error: JobError): void {
+  /** `from`: the states the job may be failed from (narrower when the caller read it in one of them). */
+  fail(job: Job, error: JobError, from: readonly JobStatus[] = ACTIVE): void {
     const done = this.store.transaction(() => {
       this.store.endAttempt(job.id, job.attempt, error);
-      return this.store.transition(job.id, ["queued", "retrying", "dispatching", "running"], "failed", {
+      return this.store.transition(job.id, from, "failed", {
         error,
         finished_at: now(),
       });

@@ -125,7 +125,8 @@ export class JobManager {
       say: this.say,
       storage: opts.storage,
       queueTimeoutS: opts.queueTimeoutS,
-      fail: (job, error) => this.runner.fail(job, error),
+      // Only while still queued: another replica may claim the job between the clock's read and this write.
+      fail: (job, error) => this.runner.fail(job, error, ["queued"]),
       advance,
       kick,
     });
