@@ -261,6 +261,7 @@ export class Orchestrator {
           config.ha.lease_s * 1000,
           handoverHooks({
             scheduler: this.scheduler,
+            fleet: this.fleet,
             jobs: this.jobs,
             speed,
             warmups: this.warmups,

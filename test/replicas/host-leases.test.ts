@@ -117,6 +117,24 @@ describe("two replicas share two hosts", () => {
     // A host's counters are its driver's, whichever replica answers.
     const one = await api(r2.url, "GET", `/api/backends/${drives[0]![0]}`);
     expect(one.body.driven_by).toBe("r1");
+
+    // A drain asked of the replica that does not drive the host reaches its driver: new work goes elsewhere.
+    const r1Host = drives[0]![0]!;
+    expect((await api(r2.url, "POST", `/api/backends/${r1Host}/drain`)).status).toBe(200);
+    const stateOn = async (url: string) =>
+      ((await api(url, "GET", "/api/backends")).body.backends as { id: string; state: string }[]).find(
+        (b) => b.id === r1Host,
+      )?.state;
+    await eventually(
+      async () => (await stateOn(r1.url)) === "drained" && (await stateOn(r2.url)) === "drained",
+      5000,
+      "the drain seen on both replicas",
+    );
+    const elsewhere = await submit(r1.url, { workflow_id: "slow", parameters: { steps: 2 } });
+    const done = await waitForJob(r1.url, elsewhere);
+    expect(done.status).toBe("completed");
+    expect(done.backend_id).toBe(drives[1]![0]);
+    expect((await api(r1.url, "POST", `/api/backends/${r1Host}/enable`)).status).toBe(200);
   }, 60_000);
 });
 

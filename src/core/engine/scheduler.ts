@@ -92,6 +92,12 @@ export class Scheduler {
     if (rt) rt.driven = driven;
   }
 
+  /** The drain / enable state a host has here (null: unknown host). */
+  controlOf(id: string): { enabled: boolean; draining: boolean } | null {
+    const rt = this.runtime.get(id);
+    return rt ? { enabled: rt.enabled, draining: rt.draining } : null;
+  }
+
   drives(id: string): boolean {
     return this.runtime.get(id)?.driven ?? false;
   }

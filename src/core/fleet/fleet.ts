@@ -210,6 +210,20 @@ export class Fleet {
     return change;
   }
 
+  /**
+   * With replicas: a drain, enable or disable made through another replica is stored, not told; the host's
+   * driver applies it from the stored row (on taking the lease and every lease round).
+   */
+  adoptStoredState(id: string): void {
+    const row = this.store.get(id);
+    const here = this.scheduler.controlOf(id);
+    if (!row || !here || row.removing || this.scheduler.isRemoving(id)) return;
+    const enabled = row.enabled ?? this.scheduler.get(id).config.enabled;
+    if (here.enabled === enabled && here.draining === row.draining) return;
+    this.restore(id, { enabled, draining: row.draining });
+    this.jobs.kick();
+  }
+
   /** Drops every host being removed that has nothing running any more; returns their ids. */
   checkRemovals(): string[] {
     const gone: string[] = [];
@@ -255,7 +269,7 @@ export class Fleet {
     this.jobs.kick();
   }
 
-  private restore(id: string, d: DesiredHost): void {
+  private restore(id: string, d: Pick<DesiredHost, "enabled" | "draining">): void {
     this.restoring = true;
     try {
       this.scheduler.setEnabled(id, d.enabled);

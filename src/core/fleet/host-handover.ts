@@ -6,11 +6,13 @@ import type { JobManager } from "../engine/job-manager.js";
 import type { Scheduler } from "../engine/scheduler.js";
 import type { Warmups } from "../engine/warmup.js";
 import type { StorageHealth } from "../storage/storage-health.js";
+import type { Fleet } from "./fleet.js";
 import type { LeaseHooks } from "./host-leases.js";
 import type { HostViews } from "./host-views.js";
 
 export interface HandoverDeps {
   scheduler: Scheduler;
+  fleet: Fleet;
   jobs: JobManager;
   speed: HostSpeed;
   warmups: Warmups;
@@ -30,6 +32,7 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
       const m = monitor(id);
       if (!m) return;
       m.useClientId(d.clientId(id, true));
+      d.fleet.adoptStoredState(id);
       d.speed.reload(id);
       d.jobs.hostAcquired(m);
       // Last: should recovery fail (the database), the next lease round tries the whole step again.
@@ -47,7 +50,9 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
     beat: (drives) => {
       for (const id of drives) {
         const m = monitor(id);
-        if (m) d.views.publish(m, true);
+        if (!m) continue;
+        d.fleet.adoptStoredState(id);
+        d.views.publish(m, true);
       }
     },
     storageFault: (err) => d.storage.report(err),
