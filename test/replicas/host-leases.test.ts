@@ -188,15 +188,27 @@ describe("a replica stops cleanly", () => {
     running.push(r1);
     const r2 = await startReplica(set, "r2");
     const [, r2Drives] = await spread([r1.url, r2.url], 30_000);
+    const host = r2Drives![0]!;
+    // r2 learns how fast its host runs `slow`; r1 must start from that when it takes the host.
+    const learned = await submit(r2.url, { workflow_id: "slow", parameters: { steps: 2 } });
+    expect((await waitForJob(r2.url, learned)).status).toBe("completed");
+    const samples = async (url: string) => {
+      const b = (await api(url, "GET", `/api/backends/${host}`)).body as {
+        speed?: { workflow_id: string; run_samples: number }[];
+      };
+      return b.speed?.find((x) => x.workflow_id === "slow")?.run_samples ?? 0;
+    };
+    await eventually(async () => (await samples(r2.url)) > 0, 5000, "r2 to learn its host's speed");
     const stoppedAt = Date.now();
     await r2.stop();
     await eventually(
-      async () => ((await health(r1.url)).replica?.drives ?? []).includes(r2Drives![0]!),
+      async () => ((await health(r1.url)).replica?.drives ?? []).includes(host),
       4000,
       "the stopped replica's host taken over",
     );
     expect(Date.now() - stoppedAt).toBeLessThan(8000);
     expect((await health(r1.url)).replica).toEqual({ id: "r1", drives: ["h0", "h1"], replicas: 1 });
+    expect(await samples(r1.url)).toBeGreaterThan(0);
     const id = await submit(r1.url, { workflow_id: "slow", parameters: { steps: 2 } });
     expect((await waitForJob(r1.url, id)).status).toBe("completed");
   }, 60_000);
