@@ -190,7 +190,7 @@ export class Orchestrator {
         backoffS: config.webhooks.backoff_s,
         timeoutS: config.webhooks.timeout_s,
         userAgent: `orchestrator/${VERSION}`,
-        idlePollMs: config.database_url ? 60_000 : undefined,
+        idlePollMs: config.database_url ? 5_000 : undefined,
         onResult: (result) => this.metrics.webhookDeliveries.inc({ result }),
       },
       log,

@@ -31,21 +31,23 @@ export function startDeliveryOrchestrator(c: DeliveryTestConfig): Promise<Runnin
   });
 }
 
+type Answer = number | "drop" | "hang";
+
 export interface Received {
   headers: http.IncomingHttpHeaders;
   body: string;
-  /** What the receiver did with it. */
-  answer: number | "drop";
+  /** What the receiver did with it ("hang": nothing, the socket stays open until the receiver closes). */
+  answer: Answer;
 }
 
 export interface Receiver {
   url: string;
   received: Received[];
   /** Answers for the next requests, in order; after them, `fallback`. "drop" closes the socket unanswered. */
-  plan: (number | "drop")[];
-  fallback: number | "drop";
+  plan: Answer[];
+  fallback: Answer;
   /** When set, answers every request instead of plan/fallback (e.g. by its delivery id). */
-  decide?: (headers: http.IncomingHttpHeaders) => number | "drop";
+  decide?: (headers: http.IncomingHttpHeaders) => Answer;
   close(): Promise<void>;
 }
 
@@ -67,6 +69,7 @@ export async function startReceiver(): Promise<Receiver> {
     req.on("end", () => {
       const answer = r.decide ? r.decide(req.headers) : (r.plan.shift() ?? r.fallback);
       r.received.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8"), answer });
+      if (answer === "hang") return;
       if (answer === "drop") req.socket.destroy();
       else res.writeHead(answer, { "content-type": "text/plain" }).end(answer < 300 ? "ok" : "nope");
     });

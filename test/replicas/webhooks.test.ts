@@ -6,9 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openDatabase } from "../../src/core/storage/database.js";
 import { WebhookStore } from "../../src/core/storage/webhook-store.js";
 import { type Receiver, SECRET, startReceiver, waitForWebhook } from "../delivery/delivery-helpers.js";
-import { api, submit, untilHealthy } from "../helpers/api.js";
+import { api, eventually, submit, untilHealthy } from "../helpers/api.js";
 import { type ChildOrchestrator, makeTestDir } from "../helpers/orchestrator.js";
-import { type ReplicaSet, replicaSet, spawnReplica } from "../helpers/replicas.js";
+import { type ReplicaSet, replicaSet, spawnReplica, startReplica } from "../helpers/replicas.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 const JOBS = 16;
@@ -111,4 +111,47 @@ describe("a delivery claim", () => {
       for (const db of dbs) db.close();
     }
   });
+});
+
+describe("a replica that dies mid-send", () => {
+  it("leaves its claimed delivery to another replica once the claim's lease has run out", async () => {
+    const own = await replicaSet({
+      backends: [{ id: "sim-1", url: sim.url }],
+      overrides: {
+        webhooks: { secret: SECRET, allowed_hosts: ["127.0.0.1"], backoff_s: 0.2, timeout_s: 2 },
+        // The dead replica's host lease should not hold up the second one's start.
+        ha: { lease_s: 2 },
+      },
+    });
+    const dir = makeTestDir();
+    dirs.push(dir, own.dataDir);
+    const first = await spawnReplica(own, "d1", dir);
+    await untilHealthy(first.url, 20_000);
+    // The first send of this delivery gets no answer at all; the one after it a 200.
+    const hits = new Map<string, number>();
+    receiver.decide = (h) => {
+      const id = String(h["x-orchestrator-delivery"]);
+      hits.set(id, (hits.get(id) ?? 0) + 1);
+      return hits.get(id) === 1 ? "hang" : 200;
+    };
+    const id = await submit(first.url, {
+      workflow_id: "invert_image",
+      parameters: { width: 8, height: 8 },
+      webhook_url: receiver.url,
+    });
+    const sent = () => receiver.received.filter((r) => JSON.parse(r.body).job_id === id);
+    await eventually(() => sent().length === 1, 20_000, "the first send");
+    const killedAt = Date.now();
+    await first.kill("SIGKILL");
+    const second = await startReplica(own, "d2");
+    try {
+      const job = await waitForWebhook(second.url, id, (w) => w.status === "delivered", 30_000);
+      expect(job.webhook).toMatchObject({ status: "delivered", attempts: 2, last_status: 200 });
+      // Not before the claim ran out: timeout_s (2 s) plus the 5 s margin, counted from the send.
+      expect(Date.now() - killedAt).toBeGreaterThan(5_000);
+      expect(sent().map((r) => r.answer)).toEqual(["hang", 200]);
+    } finally {
+      await second.stop();
+    }
+  }, 60_000);
 });
