@@ -35,11 +35,11 @@ export class JobMetrics {
     this.facts = db.prepare(
       "SELECT workflow_id, backend_id, created_at, started_at, finished_at FROM jobs WHERE id = ?",
     );
+    // Grouped as jobs_queue is ordered (status, priority), so a scrape walks that index once with no
+    // sort; the few (status, priority) pairs are folded into bands here.
     this.bands = db.prepare(
-      `SELECT CASE WHEN priority > 0 THEN 'high' WHEN priority < 0 THEN 'low' ELSE 'normal' END AS band,
-              SUM(CASE WHEN status IN ('queued', 'retrying') THEN 1 ELSE 0 END) AS queued,
-              SUM(CASE WHEN status IN ('dispatching', 'running') THEN 1 ELSE 0 END) AS running
-         FROM jobs WHERE status IN ('queued', 'retrying', 'dispatching', 'running') GROUP BY band`,
+      `SELECT status, priority, COUNT(*) AS n FROM jobs
+         WHERE status IN ('queued', 'retrying', 'dispatching', 'running') GROUP BY status, priority`,
     );
     m.onScrape(() => this.refreshQueue());
   }
@@ -126,15 +126,15 @@ export class JobMetrics {
   }
 
   private refreshQueue(): void {
-    this.m.jobsQueued.reset();
-    this.m.jobsRunning.reset();
-    for (const band of ["high", "normal", "low"]) {
-      this.m.jobsQueued.set({ priority_band: band }, 0);
-      this.m.jobsRunning.set({ priority_band: band }, 0);
+    const queued = { high: 0, normal: 0, low: 0 };
+    const running = { high: 0, normal: 0, low: 0 };
+    for (const r of this.bands.all() as { status: string; priority: number | string; n: number | string }[]) {
+      const to = r.status === "queued" || r.status === "retrying" ? queued : running;
+      to[priorityBand(Number(r.priority))] += Number(r.n);
     }
-    for (const r of this.bands.all() as { band: string; queued: number; running: number }[]) {
-      this.m.jobsQueued.set({ priority_band: r.band }, r.queued);
-      this.m.jobsRunning.set({ priority_band: r.band }, r.running);
+    for (const band of ["high", "normal", "low"] as const) {
+      this.m.jobsQueued.set({ priority_band: band }, queued[band]);
+      this.m.jobsRunning.set({ priority_band: band }, running[band]);
     }
   }
 }

@@ -68,6 +68,29 @@ describe("GET /metrics", () => {
     ).toBe(1);
   });
 
+  it("gauges the queue by priority band", async () => {
+    expect((await api(orch.url, "POST", "/api/backends/sim-1/disable")).status).toBe(200);
+    const ids: string[] = [];
+    for (const [priority, width] of [
+      [5, 20],
+      [1, 22],
+      [0, 26],
+      [-3, 28],
+    ] as const)
+      ids.push(
+        await submit(orch.url, { workflow_id: "invert_image", priority, parameters: { width, height: 16 } }),
+      );
+    const { samples } = await scrape(orch.url);
+    const queued = (band: string) =>
+      sampleValue(samples, "orchestrator_jobs_queued", { priority_band: band });
+    expect([queued("high"), queued("normal"), queued("low")]).toEqual([2, 1, 1]);
+    expect(sampleValue(samples, "orchestrator_jobs_running", { priority_band: "high" })).toBe(0);
+    expect((await api(orch.url, "POST", "/api/backends/sim-1/enable")).status).toBe(200);
+    for (const id of ids) expect((await waitForJob(orch.url, id)).status).toBe("completed");
+    const after = (await scrape(orch.url)).samples;
+    expect(sampleValue(after, "orchestrator_jobs_queued", { priority_band: "high" })).toBe(0);
+  });
+
   it("returns a request id on every response, and echoes a client's own", async () => {
     const r = await api(orch.url, "GET", "/api/health");
     expect(r.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);

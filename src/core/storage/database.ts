@@ -141,6 +141,9 @@ const MIGRATIONS: string[] = [
    ALTER TABLE jobs ADD COLUMN links TEXT NOT NULL DEFAULT '[]';
    UPDATE jobs SET project_id = id, project_node = 'node-1';
    CREATE INDEX jobs_project ON jobs (project_id);`,
+  // Jobs as counts and lists see them (a project once, not once per node run): with a million queued, the
+  // health counts and a page of one status are an index range instead of a read of every queued row.
+  "CREATE INDEX jobs_listed ON jobs (status, seq) WHERE project_id IS NULL OR project_id = id;",
 ];
 
 /** SQLite at `file`, or PostgreSQL when `url` is given; the schema brought up to date either way. */

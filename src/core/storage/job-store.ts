@@ -157,6 +157,7 @@ export class JobStore {
         "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
       ),
       finishedBefore: db.prepare(`SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?
+        AND status IN ('completed', 'failed', 'cancelled', 'skipped')
         AND outputs_expired = 0 ORDER BY finished_at LIMIT ?`),
     };
   }

@@ -149,6 +149,8 @@ const MIGRATIONS: string[] = [
      view TEXT NOT NULL,
      updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
    );`,
+  // As SQLite's jobs_listed (database.ts): the health counts and a page of one status as an index range.
+  "CREATE INDEX jobs_listed ON jobs (status, seq) WHERE project_id IS NULL OR project_id = id;",
 ];
 
 export function migratePg(db: PgSyncDatabase): void {

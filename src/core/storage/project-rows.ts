@@ -43,7 +43,10 @@ export class ProjectRows {
         JOIN jobs j ON j.id = o.job_id WHERE j.project_id = ? AND j.id != j.project_id
         ORDER BY j.seq, o.created_at, o.filename`),
       open: db.prepare(
-        "SELECT id FROM jobs WHERE project IS NOT NULL AND status IN ('queued', 'running') ORDER BY seq LIMIT ?",
+        // A project's own row is the only row without a queue key (JobIntake): the condition makes this a
+        // seek on jobs_queue_key, not a read of every queued job.
+        `SELECT id FROM jobs WHERE project IS NOT NULL AND queue_key IS NULL AND status IN ('queued', 'running')
+         ORDER BY seq LIMIT ?`,
       ),
       unstartedKeys: db.prepare(`SELECT DISTINCT queue_key FROM jobs WHERE project_id = ? AND id != project_id
         AND status = 'queued' AND queue_key NOT LIKE '%' || CAST(? AS TEXT)`),
