@@ -143,7 +143,7 @@ export async function throughput(ctx: RunContext): Promise<ScenarioResult> {
       `- bare Fastify: ${list(bareSubmits, (r) => `${fmt(r.perSecond, 0)}/s p50 ${fmt(percentile(r.latencies, 50))} ms [${describeStatuses(r)}]`)}`,
       `- Orchestrator after the submits: ${health.body?.jobs?.queued ?? "?"} jobs queued; RSS after the warm-up and after each repeat: ${rssSteps.map((b) => fmt(toMB(b))).join(" → ")} MB`,
       "",
-      `Status reads: ${fmt(seededCount, 0)} queued jobs seeded directly with JobStore (prepareJob + insert, ${fmt(seeded.seconds)} s) into ` +
+      `Status reads: ${fmt(seededCount, 0)} queued jobs seeded with prepareJob + JobStore (one row, copied by SQLite; ${fmt(seeded.seconds)} s) into ` +
         `the database file before Orchestrator started on it; ${repeats} repeat(s) of ${gets} GETs of random seeded ids from ${GET_CLIENTS} clients.`,
       `- Orchestrator: p50 ${fmt(p50(orchGets), 2)} ms, p99 ${fmt(getP99, 2)} ms (per repeat: ${list(orchGets, (r) => `${fmt(percentile(r.latencies, 99), 2)}`)} ms), ${fmt(rate(orchGets), 0)} reads/s [${describeStatuses(orchGets[0]!)}]`,
       `- bare Fastify: p50 ${fmt(p50(bareGets), 2)} ms, p99 ${fmt(p99(bareGets), 2)} ms, ${fmt(rate(bareGets), 0)} reads/s`,
