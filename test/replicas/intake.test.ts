@@ -1,5 +1,6 @@
 // Submits with two replicas on one database: an idempotency key sent to both at once yields one job, and a
-// key's max_queued holds across them, although neither replica sees the other's submits in flight.
+// key's max_queued holds across them, although neither replica sees the other's submits in flight. Runtime
+// API keys, read from the database on every request, hold on both alike.
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { api, expectError } from "../helpers/api.js";
@@ -8,6 +9,7 @@ import { type ReplicaSet, replicaSet, startReplica } from "../helpers/replicas.j
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 const KEY = {
+  admin: "admin-key-0123456789abcdef",
   alice: "alice-submit-key-0123456789",
   capped: "capped-key-0123456789abcdef",
 };
@@ -30,6 +32,7 @@ beforeAll(async () => {
     overrides: {
       auth: {
         keys: [
+          { id: "admin", key: KEY.admin, role: "admin", rate_limit_per_min: 0 },
           { id: "alice", key: KEY.alice, role: "submit", rate_limit_per_min: 0 },
           { id: "capped", key: KEY.capped, role: "submit", max_queued: 3, rate_limit_per_min: 0 },
         ],
@@ -104,5 +107,21 @@ describe("max_queued across replicas", () => {
     );
     expect(Number(rows.rows[0].n)).toBe(3);
     await cancelAll(KEY.capped);
+  });
+});
+
+describe("runtime API keys across replicas", () => {
+  it("a key made on one replica works on the other at once, and a revoke on either holds on both", async () => {
+    const [r1, r2] = replicas as [RunningOrchestrator, RunningOrchestrator];
+    const made = await api(r1.url, "POST", "/api/keys", { id: "script", role: "read" }, bearer(KEY.admin));
+    expect(made.status).toBe(201);
+    const key = made.body.key as string;
+    expect((await api(r2.url, "GET", "/api/jobs", undefined, bearer(key))).status).toBe(200);
+    expect((await api(r2.url, "DELETE", "/api/keys/script", undefined, bearer(KEY.admin))).status).toBe(200);
+    for (const r of [r1, r2]) {
+      const refused = await api(r.url, "GET", "/api/jobs", undefined, bearer(key));
+      expectError(refused, 401, "UNAUTHENTICATED");
+      expect(refused.body.error.details.reason).toBe("revoked");
+    }
   });
 });
