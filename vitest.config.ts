@@ -7,6 +7,7 @@ import { defineConfig } from "vitest/config";
 const ON_BOTH_ENGINES = [
   "test/api/core-path.test.ts",
   "test/api/events-ws.test.ts",
+  "test/api/events-sse.test.ts",
   "test/api/limits-and-restart.test.ts",
   "test/projects/projects.test.ts",
   "test/auth/keys.test.ts",

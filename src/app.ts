@@ -33,6 +33,7 @@ import { clientIdOf, monitorFactory } from "./core/fleet/monitor-factory.js";
 import { ReplicaRegistry } from "./core/fleet/replica-registry.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
+import { SharedEventLog } from "./core/storage/event-log.js";
 import { ExclusiveTask } from "./core/storage/exclusive-task.js";
 import { FileStore } from "./core/storage/file-store.js";
 import { HostSpeedStore } from "./core/storage/host-speed-store.js";
@@ -84,6 +85,7 @@ export class Orchestrator {
   /** Which hosts this server drives: all (SQLite), or those whose lease it holds (PostgreSQL). */
   readonly driving: HostDriving;
   readonly hosts: HostViews;
+  private readonly eventLog: SharedEventLog | null = null;
   private readonly jobMetrics: JobMetrics;
   private server: FastifyInstance | null = null;
   private readonly draining = new AbortController();
@@ -177,7 +179,14 @@ export class Orchestrator {
     );
     if (config.database_url) {
       this.listener = new PgListener(config.database_url, log);
-      this.queueSync = new QueueSync(this.listener, this.jobs, config.scheduler.poll_interval_s * 1000);
+      const eventLog = new SharedEventLog(this.events, this.listener, this.db, log, {
+        url: config.database_url,
+      });
+      this.eventLog = eventLog;
+      const rescanMs = config.scheduler.poll_interval_s * 1000;
+      this.queueSync = new QueueSync(this.listener, this.jobs, rescanMs, (channel, payload) =>
+        eventLog.notifyAfterEvents(channel, payload),
+      );
     }
     this.webhooks = new WebhookDispatcher(
       this.store,
@@ -289,6 +298,7 @@ export class Orchestrator {
     this.fleet.start();
     // Listening before the queue is read: work another replica queues meanwhile is heard, not missed.
     await this.listener?.start();
+    this.eventLog?.start();
     // Recovery first for the hosts driven from the start (all, on SQLite), then per host as leases are taken.
     this.jobs.start((backendId) => this.driving.undriven(backendId));
     this.queueSync?.start();
@@ -369,6 +379,7 @@ export class Orchestrator {
     this.driving.pause();
     await this.jobs.stop();
     this.queueSync?.stop();
+    await this.eventLog?.stop();
     await this.listener?.stop();
     // After detaching from every prompt: the next driver may re-attach to them the moment the lease is free.
     this.driving.stop();

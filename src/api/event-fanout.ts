@@ -1,5 +1,6 @@
-// Fans the JobManager's one event stream out to client connections (WebSocket sessions, SSE streams).
-// It listens to JobEvents once and routes each event by job id, so the cost per event is the number of
+// Fans the JobManager's global event stream (every replica's events) out to client connections (WebSocket
+// sessions, SSE streams). Previews are the exception: they stay on the replica driving the job's host. It
+// listens to JobEvents once and routes each event by job id, so the cost per event is the number of
 // interested consumers, not the number of connections. The wire format of events lives here too.
 import type { Logger } from "pino";
 import type { JobEvent, JobEvents, JobPreview } from "../core/engine/events.js";
@@ -106,10 +107,28 @@ export class EventFanout {
     private readonly log: Logger,
   ) {
     this.unsubscribe = [
-      events.subscribe((e) => this.dispatch(e)),
+      events.subscribeGlobal((e) => this.dispatch(e)),
       events.subscribePreviews((p) => this.dispatchPreview(p)),
     ];
     events.previewInterest = (jobId) => this.wantsPreviews(jobId);
+  }
+
+  /** The seq of the last event handed out: a snapshot taken now reflects every event up to it. */
+  get lastSeq(): number {
+    return this.events.globalLastSeq;
+  }
+
+  /**
+   * Runs `fn` (a snapshot and what follows it) once this replica's own events have reached the global
+   * stream: at once on SQLite, and in call order.
+   */
+  afterOwnEvents(fn: () => void): void {
+    this.events.afterOwnEvents(fn);
+  }
+
+  /** Whether afterOwnEvents would run at once. */
+  get caughtUp(): boolean {
+    return this.events.ownEventsDelivered;
   }
 
   wantsPreviews(jobId: string): boolean {

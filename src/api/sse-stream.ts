@@ -62,7 +62,7 @@ export class SseStream implements EventConsumer {
       "x-accel-buffering": "no",
     });
     res.on("close", () => this.end());
-    const seq = d.fanout.events.lastSeq;
+    const seq = d.fanout.lastSeq;
     this.queue.push(frame(seq, "job.snapshot", snapshotMessage(job, d.base, seq)));
     if (isTerminal(job.status)) {
       this.finish();

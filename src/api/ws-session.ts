@@ -141,6 +141,13 @@ export class WsSession implements EventConsumer {
   }
 
   private onMessage(data: Buffer, isBinary: boolean): void {
+    // Messages are handled in order, each once this replica's events so far are in the global stream, so
+    // the snapshots a subscribe sends are never older than the events that follow them.
+    if (this.d.fanout.caughtUp) this.handle(data, isBinary);
+    else this.d.fanout.afterOwnEvents(() => this.handle(data, isBinary));
+  }
+
+  private handle(data: Buffer, isBinary: boolean): void {
     if (this.ended || this.refusing) return;
     try {
       if (isBinary)
@@ -233,7 +240,7 @@ export class WsSession implements EventConsumer {
 
   /** Snapshots first, then the ack: events that follow are newer than every snapshot (all of this is synchronous). */
   private subscribe(m: z.infer<typeof SubscribeSchema>): void {
-    const seq = this.d.fanout.events.lastSeq;
+    const seq = this.d.fanout.lastSeq;
     if (m.all) {
       this.all = { previews: m.previews };
       this.d.fanout.watchAll(this);

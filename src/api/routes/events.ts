@@ -117,6 +117,8 @@ export async function eventRoutes(fastify: FastifyInstance, o: EventRouteOptions
   const sse = { role: "read" as const, jobParam: "id", tokenInQuery: true };
   app.get("/api/job/:id/events", { schema: sseSchema, config: sse }, async (req, reply) => {
     const { id } = req.params;
+    // The snapshot must not be older than this replica's events still on their way to the global stream.
+    if (!fanout.caughtUp) await new Promise<void>((resolve) => fanout.afterOwnEvents(resolve));
     const job = o.jobs.get(id);
     // An EventSource reconnects whenever a stream ends; 204 is the one answer that makes it stop.
     if (isTerminal(job.status) && req.headers["last-event-id"] !== undefined) return reply.code(204).send();

@@ -337,7 +337,7 @@ function waitForEnd(
       draining?.removeEventListener("abort", finish);
       resolve(jobs.get(id));
     };
-    const unsubscribe = jobs.events.subscribe((e) => {
+    const unsubscribe = jobs.events.subscribeGlobal((e) => {
       if (
         e.job_id === id &&
         (e.type === "job.completed" || e.type === "job.failed" || e.type === "job.cancelled")

@@ -90,9 +90,23 @@ export class DispatchQueue {
     this.reload();
   }
 
-  /** Re-reads which groups hold queued jobs (another replica may have queued work we were not told of). */
-  reload(): void {
-    for (const key of this.index.keys()) this.heard(key);
+  /**
+   * Re-reads which groups hold queued jobs (another replica may have queued work we were not told of).
+   * With `settleMs`, only groups this queue does not know yet are added, and only if their head entered the
+   * queue at least that long ago: a younger one's announcement is still on its way, and acting before it
+   * would let this replica's events about the job precede the ones that queued it.
+   */
+  reload(settleMs = 0): void {
+    const cutoff = new Date(Date.now() - settleMs).toISOString();
+    for (const key of this.index.keys()) {
+      if (settleMs === 0) {
+        this.heard(key);
+        continue;
+      }
+      if (this.groups.has(key)) continue;
+      const head = this.index.head(key);
+      if (head && head.updated_at <= cutoff) this.groups.set(key, { spec: null, head, stale: false });
+    }
   }
 
   /** A job entered the queue under `key`: its group's head may have changed. */

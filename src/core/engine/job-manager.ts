@@ -295,13 +295,16 @@ export class JobManager {
     this.queue.announce = announce;
   }
 
-  /** Another replica queued work under `key` (null: it may have, re-read every group): dispatch it if we can. */
-  queuedElsewhere(key: string | null): void {
+  /**
+   * Another replica queued work under `key` (null: it may have, re-read the groups, leaving heads younger
+   * than `settleMs` to their announcements): dispatch it if we can.
+   */
+  queuedElsewhere(key: string | null, settleMs = 0): void {
     if (this.stopping) return;
     if (key !== null) this.queue.heard(key);
     else if (this.opts.storage.ok) {
       try {
-        this.queue.reload();
+        this.queue.reload(settleMs);
       } catch (err) {
         if (!this.opts.storage.report(err)) throw err;
       }

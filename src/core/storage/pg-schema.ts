@@ -151,6 +151,15 @@ const MIGRATIONS: string[] = [
    );`,
   // As SQLite's jobs_listed (database.ts): the health counts and a page of one status as an index range.
   "CREATE INDEX jobs_listed ON jobs (status, seq) WHERE project_id IS NULL OR project_id = id;",
+  // The shared event log (event-log.ts): every replica's job events, read back by all in seq order.
+  `CREATE TABLE job_events (
+     seq BIGSERIAL PRIMARY KEY,
+     type TEXT NOT NULL,
+     job_id TEXT NOT NULL,
+     ts TEXT NOT NULL,
+     data TEXT NOT NULL,
+     created_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );`,
 ];
 
 export function migratePg(db: PgSyncDatabase): void {

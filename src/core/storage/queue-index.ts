@@ -12,6 +12,8 @@ export interface QueueHead {
   priority: number;
   seq: number;
   created_at: string;
+  /** When it last changed (entered the queue, for a requeued job). */
+  updated_at: string;
   /** The API key that submitted it (null while access control is off); one owner per group. */
   owner: string | null;
 }
@@ -21,7 +23,7 @@ export class QueueIndex {
 
   constructor(db: SqlDatabase) {
     this.stmts = {
-      head: db.prepare(`SELECT id, queue_key AS key, priority, seq, created_at, owner FROM jobs
+      head: db.prepare(`SELECT id, queue_key AS key, priority, seq, created_at, updated_at, owner FROM jobs
         WHERE status = 'queued' AND queue_key = ? ORDER BY priority DESC, seq LIMIT 1`),
       // A skip-scan: one index seek per distinct key, however many jobs share it.
       keys: db.prepare(`WITH RECURSIVE k(key) AS (
