@@ -11,11 +11,11 @@ import {
   type JobProgress,
   type JobStatus,
 } from "../models.js";
-import { guardLocker, type InsertGuard } from "./insert-guard.js";
+import { GroupCommit } from "./group-commit.js";
+import type { InsertGuard } from "./insert-guard.js";
 import { ProjectRows } from "./project-rows.js";
 import { QueueIndex } from "./queue-index.js";
 import type { SqlDatabase } from "./sql.js";
-import { storageStateOf } from "./storage-health.js";
 
 type Row = Record<string, unknown>;
 const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
@@ -68,20 +68,14 @@ export class JobStore {
   private readonly stmts;
   /** "postgres" when replicas may share the database (what JobIntake guards against). */
   readonly engine;
-  private pendingInserts: {
-    jobs: NewJob[];
-    guard?: InsertGuard;
-    resolve: (seq: number) => void;
-    reject: (err: Error) => void;
-  }[] = [];
-  private readonly lockGuards;
+  private readonly inserts: GroupCommit;
 
   readonly queue: QueueIndex;
   readonly projects: ProjectRows;
 
   constructor(private readonly db: SqlDatabase) {
     this.engine = db.engine;
-    this.lockGuards = guardLocker(db);
+    this.inserts = new GroupCommit(db, (jobs) => this.insertAll(jobs));
     this.queue = new QueueIndex(db);
     this.projects = new ProjectRows(db);
     this.stmts = {
@@ -163,53 +157,11 @@ export class JobStore {
   }
 
   /**
-   * Group commit: new jobs arriving in the same event-loop turn are written in one transaction. In WAL mode
-   * a commit rewrites every page it touched (the table and four indexes), so one commit for many submits is
-   * most of the submit throughput. Resolves with the job's seq once it is committed; rejects with what
+   * Group commit (see GroupCommit): resolves with the job's seq once it is committed; rejects with what
    * `guard.check` threw when the guard refuses the rows (see InsertGuard).
    */
   insertSoon(job: NewJob | NewJob[], guard?: InsertGuard): Promise<number> {
-    const jobs = Array.isArray(job) ? job : [job];
-    return new Promise((resolve, reject) => {
-      this.pendingInserts.push({ jobs, guard, resolve, reject });
-      if (this.pendingInserts.length === 1) setImmediate(() => this.flushInserts());
-    });
-  }
-
-  private flushInserts(): void {
-    const batch = this.pendingInserts;
-    this.pendingInserts = [];
-    try {
-      const results = this.transaction(() => this.insertBatch(batch));
-      for (const [i, b] of batch.entries()) settle(b, results[i]!);
-    } catch (err) {
-      // A locked or full database fails every row alike: retrying each would only block longer.
-      if (storageStateOf(err)) {
-        for (const b of batch) b.reject(err as Error);
-        return;
-      }
-      // One bad submit must not fail the others: write them one by one to find it.
-      for (const b of batch) {
-        try {
-          settle(b, this.transaction(() => this.insertBatch([b]))[0]!);
-        } catch (err) {
-          b.reject(err as Error);
-        }
-      }
-    }
-  }
-
-  /** In the caller's transaction: the guards' locks, then each submit's check and rows. */
-  private insertBatch(batch: { jobs: NewJob[]; guard?: InsertGuard }[]): InsertResult[] {
-    this.lockGuards(batch.map((b) => b.guard));
-    return batch.map((b) => {
-      try {
-        b.guard?.check();
-      } catch (refused) {
-        return { refused };
-      }
-      return { seq: this.insertAll(b.jobs) };
-    });
+    return this.inserts.add(Array.isArray(job) ? job : [job], guard);
   }
 
   /** A project's rows in one go; returns the first row's seq. */
@@ -503,13 +455,6 @@ export class JobStore {
       run_id: o.job_id as string,
     }));
   }
-}
-
-type InsertResult = { seq: number } | { refused: unknown };
-
-function settle(b: { resolve: (seq: number) => void; reject: (err: Error) => void }, r: InsertResult): void {
-  if ("seq" in r) b.resolve(r.seq);
-  else b.reject(r.refused as Error);
 }
 
 function toOutput(r: Row): JobOutput {
