@@ -1,7 +1,8 @@
 // A periodic task (a sweep that deletes or rewrites rows) that only one replica runs at a time. On PostgreSQL
 // the replica holds a session-level advisory lock on its own connection while the task runs: a replica that
-// dies mid-task loses its connection and with it the lock, so no lease needs to expire. On SQLite one server
-// owns the file, so the task simply runs.
+// dies mid-task loses its connection and with it the lock, so no lease needs to expire. A connection that
+// drops and reconnects mid-task loses the lock too, so a task must stay harmless when run twice at once
+// (rarely); the lock is what keeps that rare. On SQLite one server owns the file, so the task simply runs.
 import type { SqlDatabase } from "./sql.js";
 
 /** The advisory-lock key space of named tasks (two-int4 keys: this, then hashtext(name)). */
