@@ -1,11 +1,12 @@
 // Events reach subscribers on every replica: a client on replica A following a job that replica B runs sees
 // every event in seq order, from a snapshot, by WebSocket and SSE; `?wait` on A answers with the finished
 // job. A drives no host (it knows the simulator, disabled), so everything runs on B.
+import pg from "pg";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { api, eventually, submit } from "../helpers/api.js";
 import { makeTestDir, type RunningOrchestrator, startOrchestrator } from "../helpers/orchestrator.js";
-import { replicaSet, startReplica } from "../helpers/replicas.js";
+import { type ReplicaSet, replicaSet, startReplica } from "../helpers/replicas.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
 
 type Msg = any;
@@ -76,6 +77,7 @@ function expectIncreasingSeq(msgs: Msg[]): void {
 }
 
 let sim: Simulator;
+let set: ReplicaSet;
 let a: RunningOrchestrator;
 let b: RunningOrchestrator;
 const clients: Client[] = [];
@@ -97,7 +99,7 @@ async function whileHeld<T>(fn: () => Promise<T>): Promise<T> {
 
 beforeAll(async () => {
   sim = await startSimulator({ stepMs: 5 });
-  const set = await replicaSet({ backends: [{ id: "sim", url: sim.url }] });
+  set = await replicaSet({ backends: [{ id: "sim", url: sim.url }] });
   b = await startReplica(set, "b");
   a = await startOrchestrator({
     ...set.config,
@@ -224,5 +226,51 @@ describe("on a replica that does not run the job", () => {
     }
     expectIncreasingSeq(events.slice(1).map((e) => e.data));
     expect(events[1]!.data.seq).toBeGreaterThan(events[0]!.data.seq);
+  });
+});
+
+describe("the shared event log", () => {
+  it("loses its old rows to a sweep, keeps the recent ones, and a new replica starts at its end", async () => {
+    const db = new pg.Client({ connectionString: set.databaseUrl });
+    await db.connect();
+    try {
+      // Everything so far counts as an hour old; one recent row follows it.
+      const aged = await db.query(
+        "UPDATE job_events SET created_at = now() - interval '1 hour' RETURNING seq",
+      );
+      expect(aged.rowCount).toBeGreaterThan(0);
+      const recent = await db.query(
+        `INSERT INTO job_events (type, job_id, ts, data) VALUES ('job.queued', 'recent', '', '{}')
+         RETURNING seq::int`,
+      );
+      const c = await startOrchestrator({
+        ...set.config,
+        backends: [],
+        dir: makeTestDir(),
+        overrides: { ha: { replica_id: "c" } },
+      });
+      try {
+        await eventually(
+          async () =>
+            (await db.query("SELECT seq::int FROM job_events")).rows.map((r) => r.seq).join() ===
+            String(recent.rows[0].seq),
+          5000,
+          "only the recent row left",
+        );
+        // C's clients start after everything already in the log: their snapshots cover it.
+        const onC = await open(c.url);
+        onC.send({ type: "subscribe", all: true });
+        await onC.until((m) => m.type === "subscribed", "subscribe ack");
+        const id = await submit(a.url, { workflow_id: "invert_image", parameters: { width: 7, height: 7 } });
+        expect((await onC.until(isEnd(id), "job end on C")).type).toBe("job.completed");
+        const events = onC.messages.filter((m) => m.type !== "job.snapshot" && m.type !== "subscribed");
+        expect(events.length).toBeGreaterThan(0);
+        for (const m of events) expect(m.seq).toBeGreaterThan(recent.rows[0].seq);
+      } finally {
+        await c.stop();
+      }
+    } finally {
+      await db.end();
+    }
   });
 });

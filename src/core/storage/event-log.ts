@@ -91,6 +91,7 @@ export class SharedEventLog {
     };
     every(this.opts.pollMs ?? 500, () => void this.read());
     every(this.opts.sweepEveryMs ?? 60_000, () => void this.sweep());
+    void this.sweep(); // a replica (re)starting also clears what a stopped fleet left behind
   }
 
   /** Writes what is still pending (bounded by `boundMs`), then closes the connections. */
