@@ -159,6 +159,7 @@ export class Orchestrator {
         maxAttempts: config.jobs.max_attempts,
         retryBackoffS: config.jobs.retry_backoff_s,
         recoveryGraceS: config.jobs.recovery_grace_s,
+        holdsHost: (backendId) => this.driving.confirm(backendId),
         silenceCheckS: config.jobs.silence_check_s,
         queueTimeoutS: config.scheduler.queue_timeout_s,
         idempotencyTtlH: config.jobs.idempotency_ttl_h,
@@ -302,7 +303,6 @@ export class Orchestrator {
     // Recovery first for the hosts driven from the start (all, on SQLite), then per host as leases are taken.
     this.jobs.start((backendId) => this.driving.undriven(backendId));
     this.queueSync?.start();
-    this.driving.start();
     this.server = await buildServer({
       log: this.log,
       jobs: this.jobs,
@@ -343,6 +343,8 @@ export class Orchestrator {
     });
     const url = await this.server.listen({ host: this.config.server.host, port: this.config.server.port });
     this.driving.announce(this.config.server.public_url ?? url);
+    // Leases are taken once start-up's long synchronous steps are over, so the first renewal is not late.
+    this.driving.start();
     const base = this.webhookBaseUrl();
     this.webhooks.start((job) =>
       JSON.stringify(jobView(job, base, { attempts: this.store.attempts(job.id) })),

@@ -258,3 +258,35 @@ describe("a replica loses a lease while its host runs a prompt", () => {
     expect(promptsOf(id)).toHaveLength(1);
   }, 60_000);
 });
+
+describe("a replica stalls past its lease while its host runs a prompt", () => {
+  it("finds the host taken over when it wakes, and leaves the job's end to the new driver", async () => {
+    const { set } = await hostsAndSet(100);
+    const r1 = await spawnReplica(set, "r1");
+    children.push(r1);
+    const r2 = await startReplica(set, "r2");
+    running.push(r2);
+    const [r1Drives] = await spread([r1.url, r2.url]);
+    const host = r1Drives![0]!;
+    const id = await submit(r1.url, { workflow_id: "slow", parameters: { steps: 50 } });
+    await waitForJob(r2.url, id, (j) => j.status === "running", 10_000);
+
+    // Frozen (as by a long GC pause or a starved machine): r1 neither renews nor notices.
+    r1.child.kill("SIGSTOP");
+    try {
+      await eventually(
+        async () => ((await health(r2.url)).replica?.drives ?? []).includes(host),
+        (LEASE_S + 2) * 1000,
+        "r2 to take the frozen replica's host",
+      );
+    } finally {
+      r1.child.kill("SIGCONT");
+    }
+    const job = await waitForJob(r2.url, id, undefined, 20_000);
+    expect(job.status).toBe("completed");
+    expect(job.attempt).toBe(1);
+    expect(promptsOf(id)).toHaveLength(1);
+    // Awake again, r1 takes its share back: each replica drives one host.
+    await spread([r1.url, r2.url]);
+  }, 60_000);
+});

@@ -98,6 +98,7 @@ export class AttemptRunner {
     const attempt = job.attempt + 1;
     const promptId = randomUUID();
     const ok = this.store.transaction(() => {
+      if (!this.holds(m.id)) return false;
       if (
         !this.store.transition(job.id, ["queued"], "dispatching", {
           backend_id: m.id,
@@ -198,7 +199,20 @@ export class AttemptRunner {
     }
   }
 
-  private settle(job: Job, m: BackendMonitor, outcome: AttemptOutcome, seconds: number): void {
+  private holds(backendId: string): boolean {
+    return this.opts.holdsHost?.(backendId) ?? true;
+  }
+
+  private settle(job: Job, m: BackendMonitor, reported: AttemptOutcome, seconds: number): void {
+    let outcome = reported;
+    if (outcome.kind !== "detached" && !this.holds(m.id)) {
+      // Another replica drives the host now and follows this prompt: its end is that replica's to write.
+      this.log.info(
+        { job_id: job.id, backend_id: m.id, outcome: outcome.kind },
+        "attempt ended after the host's lease was lost: left to its new driver",
+      );
+      outcome = { kind: "detached" };
+    }
     this.active.delete(job.id);
     this.d.progress.forget(job.id);
     this.d.planner?.ended(job.id, m.id);

@@ -46,6 +46,11 @@ export interface JobManagerOptions {
   /** When to ask hosts for live previews (extra_data.preview_method), and with which method. */
   previews?: { request: "when_subscribed" | "always" | "never"; method: string };
   media: Omit<ImageSourceContext, "files" | "hasOutput">;
+  /**
+   * With replicas: whether this one still drives the host, asked in the transaction of each dispatch and
+   * before an attempt's end is written (false: the write is left to the host's new driver).
+   */
+  holdsHost?: (backendId: string) => boolean;
   /** Whether the database takes writes; while it does not, work that must write waits for its recovery. */
   storage: StorageHealth;
 }

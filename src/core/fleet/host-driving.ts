@@ -13,6 +13,11 @@ export interface HostDriving {
   holders(): Map<string, string>;
   /** Replicas alive now (null when there is only ever one). */
   liveReplicas(): number | null;
+  /**
+   * Before a write that only a host's driver may make (a dispatch to it, an attempt's end there): whether
+   * this replica still drives it. False also gives the host up here, so nothing else of ours runs there.
+   */
+  confirm(backendId: string): boolean;
   /** Whether no replica drives `backendId`, so that jobs left on it may be requeued. */
   undriven(backendId: string): boolean;
   /** Takes this replica's first share of the hosts (and recovers each as it is taken). */
@@ -46,6 +51,10 @@ export class AlwaysHolder implements HostDriving {
   }
 
   undriven(): boolean {
+    return true;
+  }
+
+  confirm(): boolean {
     return true;
   }
 

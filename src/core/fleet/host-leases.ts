@@ -62,6 +62,15 @@ export class HostLeases implements HostDriving {
     return this.registry.live(this.leaseMs);
   }
 
+  confirm(backendId: string): boolean {
+    const until = this.held.get(backendId);
+    if (until === undefined) return false;
+    // An event loop held up past the lease: the database may have given the host to another replica meanwhile.
+    if (until > performance.now() && this.leases.holds(backendId)) return true;
+    this.lose(backendId, "lease no longer ours when writing");
+    return false;
+  }
+
   undriven(backendId: string): boolean {
     return !this.leases.holders().has(backendId);
   }

@@ -40,6 +40,19 @@ export class LeaseStore {
     return new Set(rows.map((r) => String(r.backend_id)));
   }
 
+  /**
+   * Whether the lease on `backendId` is still ours. Inside a transaction it also holds the lease row (FOR
+   * SHARE) until commit, so a replica taking the host over waits for the write and then recovers what it wrote.
+   */
+  holds(backendId: string): boolean {
+    const { rows } = this.db.query(
+      `SELECT 1 AS ours FROM host_leases WHERE backend_id = $1 AND replica_id = $2 AND expires_at > now()
+       FOR SHARE`,
+      [backendId, this.replicaId],
+    );
+    return rows.length === 1;
+  }
+
   /** Hands hosts back at once (a clean stop, or a surplus host for a replica that has fewer). */
   release(ids: readonly string[]): void {
     if (!ids.length) return;
