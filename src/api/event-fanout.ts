@@ -101,15 +101,14 @@ export class EventFanout {
   private readonly byJob = new Map<string, Set<EventConsumer>>();
   private readonly everyJob = new Set<EventConsumer>();
   private readonly unsubscribe: Array<() => void>;
+  /** Subscribed to the global stream only while some consumer watches (see follow()). */
+  private offGlobal: (() => void) | null = null;
 
   constructor(
     readonly events: JobEvents,
     private readonly log: Logger,
   ) {
-    this.unsubscribe = [
-      events.subscribeGlobal((e) => this.dispatch(e)),
-      events.subscribePreviews((p) => this.dispatchPreview(p)),
-    ];
+    this.unsubscribe = [events.subscribePreviews((p) => this.dispatchPreview(p))];
     events.previewInterest = (jobId) => this.wantsPreviews(jobId);
   }
 
@@ -144,6 +143,7 @@ export class EventFanout {
       this.byJob.set(jobId, set);
     }
     set.add(consumer);
+    this.follow();
   }
 
   unwatch(consumer: EventConsumer, jobId: string): void {
@@ -151,24 +151,43 @@ export class EventFanout {
     if (!set) return;
     set.delete(consumer);
     if (set.size === 0) this.byJob.delete(jobId);
+    this.follow();
   }
 
   watchAll(consumer: EventConsumer): void {
     this.everyJob.add(consumer);
+    this.follow();
   }
 
   unwatchAll(consumer: EventConsumer): void {
     this.everyJob.delete(consumer);
+    this.follow();
   }
 
   /** Forgets a consumer entirely (its connection closed); `jobIds` are the jobs it watched. */
   remove(consumer: EventConsumer, jobIds: Iterable<string>): void {
     this.everyJob.delete(consumer);
     for (const id of jobIds) this.unwatch(consumer, id);
+    this.follow();
+  }
+
+  /**
+   * Listens to the global stream exactly while someone watches: with nobody following, a replica on
+   * PostgreSQL need not read other replicas' events back at all (SharedEventLog skips them).
+   */
+  private follow(): void {
+    const wanted = this.everyJob.size > 0 || this.byJob.size > 0;
+    if (wanted && !this.offGlobal) this.offGlobal = this.events.subscribeGlobal((e) => this.dispatch(e));
+    else if (!wanted && this.offGlobal) {
+      this.offGlobal();
+      this.offGlobal = null;
+    }
   }
 
   close(): void {
     for (const off of this.unsubscribe) off();
+    this.offGlobal?.();
+    this.offGlobal = null;
     this.byJob.clear();
     this.everyJob.clear();
   }
@@ -177,7 +196,10 @@ export class EventFanout {
     const out = new OutgoingEvent(e);
     const watchers = this.byJob.get(e.job_id);
     // A job ends once: nobody needs to watch it afterwards.
-    if (out.terminal) this.byJob.delete(e.job_id);
+    if (out.terminal && watchers) {
+      this.byJob.delete(e.job_id);
+      this.follow();
+    }
     for (const c of this.everyJob) this.deliver(c, out);
     if (watchers) for (const c of watchers) if (!this.everyJob.has(c)) this.deliver(c, out);
   }

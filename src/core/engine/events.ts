@@ -94,6 +94,23 @@ export class JobEvents {
     this.shared = { seq, appendedLocal: this.seq, appendedGlobal: seq, waiters: [], timer: null };
   }
 
+  /** How many listen to the global face now, and how many subscriptions were ever made (a change counter). */
+  get globalListeners(): number {
+    return this.emitter.listenerCount("global");
+  }
+  globalSubscriptions = 0;
+
+  /**
+   * Nobody listened to events up to `seq` of the shared log, so they were not read: the global face moves
+   * past them (their state changes are committed, so a snapshot now reflects them).
+   */
+  skipGlobal(seq: number): void {
+    const s = this.shared;
+    if (!s || seq <= s.seq) return;
+    s.seq = seq;
+    if (s.waiters.length > 0) this.runWaiters();
+  }
+
   /** One event of the shared log, in seq order; its state change was committed before it was. */
   deliverGlobal(event: JobEvent): void {
     if (!this.shared) throw new Error("deliverGlobal without shareGlobally");
@@ -181,6 +198,7 @@ export class JobEvents {
 
   /** Every replica's events, in global seq order (what clients see). Returns the unsubscribe function. */
   subscribeGlobal(listener: (e: JobEvent) => void): () => void {
+    this.globalSubscriptions++;
     this.emitter.on("global", listener);
     return () => this.emitter.off("global", listener);
   }

@@ -78,10 +78,11 @@ export class SharedEventLog {
     this.pool.on("error", (err) => log.debug({ err }, "an event log connection closed"));
     listener.on(EVENTS_CHANNEL, () => void this.read());
     listener.onReconnect(() => void this.read());
+    // From the switch on: every local event must reach the log, or clients would never see it.
+    this.unsubscribe = events.subscribe((e) => this.append(e));
   }
 
   start(): void {
-    this.unsubscribe = this.events.subscribe((e) => this.append(e));
     // Connected before the first event, so it is not the one that waits for a connection to open.
     void this.pool.query("SELECT 1").catch(() => {});
     const every = (ms: number, fn: () => void) => {
@@ -150,7 +151,8 @@ export class SharedEventLog {
         if (notices === this.notices) this.notices = new Map();
         try {
           const global = await this.insert(batch, notices);
-          this.pending.splice(0, batch.length);
+          // By identity: an overflow may have dropped the oldest events meanwhile.
+          if (batch.length > 0) this.pending.splice(0, this.pending.indexOf(batch.at(-1)!) + 1);
           if (batch.length > 0) this.events.appended(batch.at(-1)!.seq, global);
           this.retryMs = RETRY_MIN_MS;
           void this.read();
@@ -229,6 +231,7 @@ export class SharedEventLog {
     try {
       do {
         this.readAgain = false;
+        if (await this.skipUnwanted()) continue;
         for (;;) {
           const r = await this.pool.query(
             `SELECT seq, type, job_id, ts, data FROM job_events WHERE seq > $1 ORDER BY seq LIMIT ${BATCH}`,
@@ -245,15 +248,37 @@ export class SharedEventLog {
     }
   }
 
+  /**
+   * With nobody on this replica following events, moves past the log's end instead of reading it (a replica
+   * would otherwise parse every other replica's events for no one). Returns whether it did; a subscription
+   * made meanwhile voids the skip (its snapshot is at the old position), and the rows are read after all.
+   */
+  private async skipUnwanted(): Promise<boolean> {
+    if (this.events.globalListeners > 0) return false;
+    const made = this.events.globalSubscriptions;
+    const r = await this.pool.query("SELECT MAX(seq) AS last FROM job_events");
+    if (this.events.globalListeners > 0 || this.events.globalSubscriptions !== made) {
+      this.readAgain = true;
+      return true;
+    }
+    const last = Number(r.rows[0].last ?? 0);
+    if (last > this.last) {
+      this.last = last;
+      this.events.skipGlobal(last);
+    }
+    return true;
+  }
+
   private deliver(row: { seq: string; type: string; job_id: string; ts: string; data: string }): void {
-    const event: JobEvent = {
-      type: row.type as JobEventType,
-      job_id: row.job_id,
-      seq: Number(row.seq),
-      ts: row.ts,
-      data: JSON.parse(row.data),
-    };
-    this.last = event.seq;
+    this.last = Number(row.seq);
+    let event: JobEvent;
+    try {
+      const data = JSON.parse(row.data);
+      event = { type: row.type as JobEventType, job_id: row.job_id, seq: this.last, ts: row.ts, data };
+    } catch (err) {
+      this.log.error({ err, seq: this.last }, "an unreadable row in the shared event log was skipped");
+      return;
+    }
     try {
       this.events.deliverGlobal(event);
     } catch (err) {
