@@ -290,3 +290,23 @@ describe("a replica stalls past its lease while its host runs a prompt", () => {
     await spread([r1.url, r2.url]);
   }, 60_000);
 });
+
+describe("a job is cancelled through a replica that does not drive its host", () => {
+  it("is stopped on its host at once by the replica that drives it", async () => {
+    const { set } = await hostsAndSet(100);
+    const r1 = await startReplica(set, "r1");
+    running.push(r1);
+    const r2 = await startReplica(set, "r2");
+    running.push(r2);
+    const [r1Drives] = await spread([r1.url, r2.url]);
+    // ~8 s of sampling if nobody stops it.
+    const id = await submit(r1.url, { workflow_id: "slow", parameters: { steps: 80 } });
+    const job = await waitForJob(r1.url, id, (j) => j.status === "running", 10_000);
+    expect(r1Drives).toContain(job.backend_id);
+    const cancelledAt = Date.now();
+    expect((await api(r2.url, "POST", `/api/job/${id}/cancel`)).body.status).toBe("cancelled");
+    await eventually(() => promptsOf(id)[0]?.end !== undefined, 3000, "the prompt to end on its host");
+    expect(Date.now() - cancelledAt).toBeLessThan(3000);
+    expect((await api(r1.url, "GET", `/api/job/${id}`)).body.status).toBe("cancelled");
+  }, 60_000);
+});

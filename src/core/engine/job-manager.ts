@@ -252,6 +252,10 @@ export class JobManager {
    */
   start(mayRequeue: (backendId: string) => boolean = () => true): void {
     for (const m of this.scheduler.all()) this.attach(m);
+    // A cancel taken by another replica reaches the prompt here, where it runs (on SQLite: a no-op repeat).
+    this.events.subscribeGlobal((e) => {
+      if (e.type === "job.cancelled" || e.type === "job.node.cancelled") this.stopCancelled(e.job_id);
+    });
     this.queue.load();
     this.opts.storage.on("recovered", () => {
       this.runner.replayDeferred();
@@ -272,6 +276,13 @@ export class JobManager {
     requeue: (job, error) => this.runner.retry(job, job.backend_id ?? "", { kind: "retry", error }),
     following: (jobId) => this.runner.follows(jobId),
   };
+
+  /** Stops the attempts here of a job (or of a project's runs) that was cancelled, wherever that was asked. */
+  private stopCancelled(jobId: string): void {
+    for (const run of this.runner.runsOf(jobId)) {
+      if (this.store.get(run.id)?.status === "cancelled") this.runner.stop(run.id, "cancel");
+    }
+  }
 
   /** This replica now drives `m` (its lease was taken over): follow the prompts its last driver left there. */
   hostAcquired(m: BackendMonitor): void {
