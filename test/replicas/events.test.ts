@@ -230,6 +230,36 @@ describe("on a replica that does not run the job", () => {
 });
 
 describe("the shared event log", () => {
+  it("loses no event when its connections drop mid-job: appends are retried, the tail reads on", async () => {
+    const onA = await open(a.url);
+    onA.send({ type: "subscribe", all: true });
+    await onA.until((m) => m.type === "subscribed", "subscribe ack");
+    const db = new pg.Client({ connectionString: set.databaseUrl });
+    await db.connect();
+    try {
+      const id = await submit(a.url, {
+        workflow_id: "txt2img_basic",
+        parameters: { prompt: "a storm", steps: 40, width: 64, height: 64 },
+      });
+      await onA.until((m) => m.job_id === id && m.type === "job.progress", "first progress");
+      const cut = await db.query(
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()
+           AND application_name IN ('orchestrator-events', 'orchestrator-listen')`,
+      );
+      expect(cut.rowCount).toBeGreaterThan(0);
+      await onA.until(isEnd(id), "job end", 20_000);
+      const msgs = onA.of(id);
+      expect(stateTypes(msgs)).toEqual(LIFE);
+      expectIncreasingSeq(msgs);
+      const sampler = msgs.filter(
+        (m) => m.type === "job.progress" && m.node_title === "KSampler" && m.max === 40,
+      );
+      expect(sampler.map((m) => m.value)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+    } finally {
+      await db.end();
+    }
+  });
+
   it("loses its old rows to a sweep, keeps the recent ones, and a new replica starts at its end", async () => {
     const db = new pg.Client({ connectionString: set.databaseUrl });
     await db.connect();

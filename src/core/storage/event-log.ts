@@ -76,6 +76,11 @@ export class SharedEventLog {
     });
     // An idle connection that drops is replaced on next use; the error must not crash the process.
     this.pool.on("error", (err) => log.debug({ err }, "an event log connection closed"));
+    // One that drops while checked out, between two statements of a transaction, emits `error` on its
+    // client instead (not on a query): the next statement fails and the append is retried.
+    this.pool.on("connect", (c) =>
+      c.on("error", (err) => log.debug({ err }, "an event log connection dropped")),
+    );
     listener.on(EVENTS_CHANNEL, () => void this.read());
     listener.onReconnect(() => void this.read());
     // From the switch on: every local event must reach the log, or clients would never see it.
