@@ -81,11 +81,8 @@ export class AttemptRunner {
     for (const a of this.active.values()) if (a.attempt.monitor.id === backendId) a.attempt.stop("shutdown");
   }
 
-  /** The jobs in flight here that are `jobId` or runs of the project `jobId`. */
-  runsOf(jobId: string): Job[] {
-    return [...this.active.values()]
-      .map((a) => a.job)
-      .filter((j) => j.id === jobId || j.project_id === jobId);
+  activeJobIds(): string[] {
+    return [...this.active.keys()];
   }
 
   follows(jobId: string): boolean {

@@ -252,10 +252,6 @@ export class JobManager {
    */
   start(mayRequeue: (backendId: string) => boolean = () => true): void {
     for (const m of this.scheduler.all()) this.attach(m);
-    // A cancel taken by another replica reaches the prompt here, where it runs (on SQLite: a no-op repeat).
-    this.events.subscribeGlobal((e) => {
-      if (e.type === "job.cancelled" || e.type === "job.node.cancelled") this.stopCancelled(e.job_id);
-    });
     this.queue.load();
     this.opts.storage.on("recovered", () => {
       this.runner.replayDeferred();
@@ -277,10 +273,13 @@ export class JobManager {
     following: (jobId) => this.runner.follows(jobId),
   };
 
-  /** Stops the attempts here of a job (or of a project's runs) that was cancelled, wherever that was asked. */
-  private stopCancelled(jobId: string): void {
-    for (const run of this.runner.runsOf(jobId)) {
-      if (this.store.get(run.id)?.status === "cancelled") this.runner.stop(run.id, "cancel");
+  /**
+   * With replicas: stops the attempts here whose job another replica cancelled (it could not reach the
+   * prompt, which only the host's driver follows). Asked every lease round: one status read per attempt.
+   */
+  stopCancelledElsewhere(): void {
+    for (const id of this.runner.activeJobIds()) {
+      if (this.store.statusOf(id) === "cancelled") this.runner.stop(id, "cancel");
     }
   }
 

@@ -48,6 +48,7 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
       monitor(id)?.useClientId(d.clientId(id, false));
     },
     beat: (drives) => {
+      d.jobs.stopCancelledElsewhere();
       for (const id of drives) {
         const m = monitor(id);
         if (!m) continue;

@@ -99,6 +99,7 @@ export class JobStore {
         "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS NOT DISTINCT FROM ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
       ),
       ownerOf: db.prepare("SELECT owner FROM jobs WHERE id = ?"),
+      statusOf: db.prepare("SELECT status FROM jobs WHERE id = ?"),
       // A project counts once (its own row), not once per node run.
       unfinishedOf: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND owner IS NOT NULL
         AND status IN ('queued', 'dispatching', 'running', 'retrying') AND (project_id IS NULL OR project_id = id)`),
@@ -210,6 +211,10 @@ export class JobStore {
   }
 
   /** undefined: no such job; null: a job made while access control was off. */
+  statusOf(id: string): JobStatus | undefined {
+    return (this.stmts.statusOf.get(id) as { status: JobStatus } | undefined)?.status;
+  }
+
   ownerOf(id: string): string | null | undefined {
     const row = this.stmts.ownerOf.get(id) as { owner: string | null } | undefined;
     return row ? row.owner : undefined;
