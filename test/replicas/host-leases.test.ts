@@ -310,3 +310,54 @@ describe("a job is cancelled through a replica that does not drive its host", ()
     expect((await api(r1.url, "GET", `/api/job/${id}`)).body.status).toBe("cancelled");
   }, 60_000);
 });
+
+describe("fleet changes made through one replica", () => {
+  it("reach the others: an added host is driven, a change and a removal hold everywhere", async () => {
+    const { set } = await hostsAndSet(2);
+    const r1 = await startReplica(set, "r1");
+    running.push(r1);
+    const r2 = await startReplica(set, "r2");
+    running.push(r2);
+    const [r1Drives] = await spread([r1.url, r2.url]);
+    const list = async (url: string) =>
+      ((await api(url, "GET", "/api/backends")).body.backends as Record<string, unknown>[]).map((b) => ({
+        id: b.id,
+        driven_by: b.driven_by,
+        max_inflight: b.max_inflight,
+      }));
+    const alike = async (what: string, pred: (l: Awaited<ReturnType<typeof list>>) => boolean) =>
+      eventually(
+        async () => {
+          const [a, b] = [await list(r1.url), await list(r2.url)];
+          return JSON.stringify(a) === JSON.stringify(b) && pred(a) ? a : null;
+        },
+        8000,
+        what,
+      );
+
+    const extra = await startSimulator({ stepMs: 2 });
+    sims.push(extra);
+    const u = new URL(extra.url);
+    const added = await api(r2.url, "POST", "/api/backends", {
+      id: "h2",
+      host: u.hostname,
+      port: Number(u.port),
+    });
+    expect(added.status).toBe(201);
+    const withH2 = await alike("h2 listed and driven on both replicas", (l) =>
+      l.some((b) => b.id === "h2" && b.driven_by !== null),
+    );
+    expect(withH2.map((b) => b.id)).toEqual(["h0", "h1", "h2"]);
+
+    // Changed through the replica that does not drive h0: its driver takes the new limit.
+    const h0 = r1Drives!.includes("h0") ? r2 : r1;
+    expect((await api(h0.url, "PATCH", "/api/backends/h0", { max_inflight: 1 })).status).toBe(200);
+    await alike("h0's new max_inflight on both", (l) => l.find((b) => b.id === "h0")?.max_inflight === 1);
+
+    const h2Driver = withH2.find((b) => b.id === "h2")!.driven_by;
+    const other = h2Driver === "r1" ? r2 : r1;
+    expect((await api(other.url, "DELETE", "/api/backends/h2")).status).toBeLessThan(300);
+    const without = await alike("h2 gone from both replicas", (l) => !l.some((b) => b.id === "h2"));
+    expect(without.map((b) => b.id)).toEqual(["h0", "h1"]);
+  }, 60_000);
+});

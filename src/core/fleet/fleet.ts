@@ -211,16 +211,34 @@ export class Fleet {
   }
 
   /**
-   * With replicas: a drain, enable or disable made through another replica is stored, not told; the host's
-   * driver applies it from the stored row (on taking the lease and every lease round).
+   * With replicas: a fleet change made through another replica (add, change, remove, drain, enable,
+   * disable) is stored, not told. Each lease round every replica applies what is stored: new hosts join,
+   * changed ones take their new fields and state, and hosts no longer wanted drain and are dropped.
+   * An address change stays a reload's business (apply), as on one server.
    */
-  adoptStoredState(id: string): void {
-    const row = this.store.get(id);
-    const here = this.scheduler.controlOf(id);
-    if (!row || !here || row.removing || this.scheduler.isRemoving(id)) return;
-    const enabled = row.enabled ?? this.scheduler.get(id).config.enabled;
-    if (here.enabled === enabled && here.draining === row.draining) return;
-    this.restore(id, { enabled, draining: row.draining });
+  adoptStored(): void {
+    const merged = mergeFleet([...this.file.values()], this.store.all()).hosts;
+    const desired = new Map(merged.map((h) => [h.config.id, h]));
+    for (const m of this.scheduler.all()) {
+      if (this.scheduler.isRemoving(m.id) || this.replacements.has(m.id)) continue;
+      const d = desired.get(m.id);
+      if (!d || d.removing) {
+        this.scheduler.retire(m.id);
+        this.log.info({ backend_id: m.id }, "backend removing (through another replica): draining first");
+        continue;
+      }
+      if (ADDRESS_KEYS.some((k) => m.config[k] !== d.config[k])) continue;
+      if (JSON.stringify(m.config) !== JSON.stringify(d.config)) m.reconfigure(d.config);
+      const here = this.scheduler.controlOf(m.id);
+      if (here && (here.enabled !== d.enabled || here.draining !== d.draining)) this.restore(m.id, d);
+    }
+    const known = new Set(this.scheduler.all().map((m) => m.id));
+    for (const d of desired.values()) {
+      if (d.removing || known.has(d.config.id) || this.replacements.has(d.config.id)) continue;
+      this.join(d);
+      this.log.info({ backend_id: d.config.id }, "backend added (through another replica)");
+    }
+    if (this.started) this.checkRemovals();
     this.jobs.kick();
   }
 

@@ -32,7 +32,7 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
       const m = monitor(id);
       if (!m) return;
       m.useClientId(d.clientId(id, true));
-      d.fleet.adoptStoredState(id);
+      d.fleet.adoptStored();
       d.speed.reload(id);
       d.jobs.hostAcquired(m);
       // Last: should recovery fail (the database), the next lease round tries the whole step again.
@@ -49,11 +49,10 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
     },
     beat: (drives) => {
       d.jobs.stopCancelledElsewhere();
+      d.fleet.adoptStored();
       for (const id of drives) {
         const m = monitor(id);
-        if (!m) continue;
-        d.fleet.adoptStoredState(id);
-        d.views.publish(m, true);
+        if (m) d.views.publish(m, true);
       }
     },
     storageFault: (err) => d.storage.report(err),
