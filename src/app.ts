@@ -23,14 +23,11 @@ import { Warmups } from "./core/engine/warmup.js";
 import { BackendStore } from "./core/fleet/backend-store.js";
 import { ConfigReloader } from "./core/fleet/config-reload.js";
 import { Fleet } from "./core/fleet/fleet.js";
-import { AlwaysHolder, type HostDriving } from "./core/fleet/host-driving.js";
-import { handoverHooks } from "./core/fleet/host-handover.js";
-import { HostLeases } from "./core/fleet/host-leases.js";
+import type { HostDriving } from "./core/fleet/host-driving.js";
+import { hostDriving } from "./core/fleet/host-handover.js";
 import { HostStateBoard } from "./core/fleet/host-state.js";
 import { HostViews } from "./core/fleet/host-views.js";
-import { LeaseStore } from "./core/fleet/lease-store.js";
 import { clientIdOf, monitorFactory } from "./core/fleet/monitor-factory.js";
-import { ReplicaRegistry } from "./core/fleet/replica-registry.js";
 import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { SharedEventLog } from "./core/storage/event-log.js";
@@ -264,24 +261,20 @@ export class Orchestrator {
       log,
     );
     this.fleet.load(config.backends);
-    this.driving = pg
-      ? new HostLeases(
-          new LeaseStore(pg, this.replicaId),
-          new ReplicaRegistry(pg, this.replicaId),
-          config.ha.lease_s * 1000,
-          handoverHooks({
-            scheduler: this.scheduler,
-            fleet: this.fleet,
-            jobs: this.jobs,
-            speed,
-            warmups: this.warmups,
-            views: this.hosts,
-            clientId: (id, driving) => clientIdOf({ persistentId }, id, driving ? null : watchAs),
-            storage: this.storage,
-          }),
-          log,
-        )
-      : new AlwaysHolder(this.replicaId, this.scheduler);
+    this.driving = hostDriving(
+      pg,
+      { replicaId: this.replicaId, leaseMs: config.ha.lease_s * 1000, log },
+      {
+        scheduler: this.scheduler,
+        fleet: this.fleet,
+        jobs: this.jobs,
+        speed,
+        warmups: this.warmups,
+        views: this.hosts,
+        clientId: (id, driving) => clientIdOf({ persistentId }, id, driving ? null : watchAs),
+        storage: this.storage,
+      },
+    );
     const described = this.scheduler.describeExtra;
     this.scheduler.describeExtra = (id) => ({ ...described(id), warmup: this.warmups.statusOf(id) });
     this.reloader = new ConfigReloader(configFile, config, this.fleet, log);

@@ -1,14 +1,20 @@
 // What taking and giving up a host's lease means for the engine: the steps a new driver takes (its event
 // socket under the shared client id, the host's learned speed re-read, start-up recovery for the host,
 // warm-up if due, then dispatch) and those of a driver that lost it (no dispatch, detach, watch only).
+
+import type { Logger } from "pino";
 import type { HostSpeed } from "../engine/host-speed.js";
 import type { JobManager } from "../engine/job-manager.js";
 import type { Scheduler } from "../engine/scheduler.js";
 import type { Warmups } from "../engine/warmup.js";
+import type { PgSyncDatabase } from "../storage/pg-sync.js";
 import type { StorageHealth } from "../storage/storage-health.js";
 import type { Fleet } from "./fleet.js";
-import type { LeaseHooks } from "./host-leases.js";
+import { AlwaysHolder, type HostDriving } from "./host-driving.js";
+import { HostLeases, type LeaseHooks } from "./host-leases.js";
 import type { HostViews } from "./host-views.js";
+import { LeaseStore } from "./lease-store.js";
+import { ReplicaRegistry } from "./replica-registry.js";
 
 export interface HandoverDeps {
   scheduler: Scheduler;
@@ -22,6 +28,22 @@ export interface HandoverDeps {
   storage: StorageHealth;
 }
 
+/** Host leases on PostgreSQL (`pg`), else the one server driving every host. */
+export function hostDriving(
+  pg: PgSyncDatabase | null,
+  o: { replicaId: string; leaseMs: number; log: Logger },
+  d: HandoverDeps,
+): HostDriving {
+  if (!pg) return new AlwaysHolder(o.replicaId, d.scheduler);
+  return new HostLeases(
+    new LeaseStore(pg, o.replicaId),
+    new ReplicaRegistry(pg, o.replicaId),
+    o.leaseMs,
+    handoverHooks(d),
+    o.log,
+  );
+}
+
 export function handoverHooks(d: HandoverDeps): LeaseHooks {
   const monitor = (id: string) => d.scheduler.all().find((m) => m.id === id);
   return {
@@ -29,10 +51,11 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
     idle: (id) => d.scheduler.inflight(id) === 0,
     driving: (id) => d.scheduler.drives(id),
     acquired: (id) => {
+      // The fleet first: the host may have been changed, or removed, through another replica.
+      d.fleet.adoptStored();
       const m = monitor(id);
       if (!m) return;
       m.useClientId(d.clientId(id, true));
-      d.fleet.adoptStored();
       d.speed.reload(id);
       d.jobs.hostAcquired(m);
       // Last: should recovery fail (the database), the next lease round tries the whole step again.
