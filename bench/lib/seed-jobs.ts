@@ -15,7 +15,7 @@ import { requirementsOf } from "../../src/core/engine/requirements.js";
 import { manifestToProject } from "../../src/core/models.js";
 import { openSqlite } from "../../src/core/storage/database.js";
 import { FileStore } from "../../src/core/storage/file-store.js";
-import { JobStore } from "../../src/core/storage/job-store.js";
+import { JobStore, type NewJob } from "../../src/core/storage/job-store.js";
 import { sqliteDatabase } from "../../src/core/storage/sql.js";
 import { WorkflowStorage } from "../../src/core/storage/workflow-storage.js";
 import { benchTempDir, REPO } from "./children.js";
@@ -49,20 +49,15 @@ export function installDatabase(seeded: SeededDatabase, dbPath: string): void {
 }
 
 // Placeholders in the template row, replaced per copy. The seed is a number no other field contains.
-const N = "#seed-n#";
-const ID = "#seed-id#";
-const SEED = 987_654_321_012;
+export const N = "#seed-n#";
+export const ID = "#seed-id#";
+export const SEED = 987_654_321_012;
 
-async function seed(count: number): Promise<SeededDatabase> {
-  const t0 = performance.now();
-  const dir = path.join(benchTempDir(), `seed-${count}`);
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, "orchestrator.db");
+/** The row POST /api/job would store for one txt2img job (id ID), built by the project's own code. */
+export async function templateJob(dir: string): Promise<NewJob> {
   const log = pino({ level: "silent" });
   const workflows = new WorkflowStorage(path.join(REPO, "data", "workflows"), log);
   workflows.start({ watch: false });
-  const files = new FileStore(dir);
-  const db = openSqlite(file);
   try {
     const manifest = txt2imgManifest({
       prompt: `seeded job ${N}`,
@@ -73,7 +68,7 @@ async function seed(count: number): Promise<SeededDatabase> {
     });
     const template = await prepareJob(manifestToProject({ ...manifest, priority: 0 }), {
       workflows,
-      files,
+      files: new FileStore(dir),
       media: { maxBytes: 25 * 1024 * 1024, hasOutput: () => false },
       defaults: { timeoutS: 1800, maxAttempts: 3 },
       assertCapable: () => {},
@@ -81,6 +76,28 @@ async function seed(count: number): Promise<SeededDatabase> {
     template.graph["9"]!.inputs.filename_prefix = `txt2img_${ID}`;
     // Every seeded row varies only values, never what a host needs: one dispatch group for all.
     const queue_key = queueKey({ requirements: requirementsOf(template), options: {} });
+    return {
+      ...template,
+      id: ID,
+      project_id: ID,
+      idempotency_key: null,
+      queue_key,
+      owner: null,
+      created_at: new Date().toISOString(),
+    };
+  } finally {
+    workflows.close();
+  }
+}
+
+async function seed(count: number): Promise<SeededDatabase> {
+  const t0 = performance.now();
+  const dir = path.join(benchTempDir(), `seed-${count}`);
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, "orchestrator.db");
+  const template = await templateJob(dir);
+  const db = openSqlite(file);
+  try {
     // Bulk load: the seed file is thrown away if this process dies, so the journal and sync are not needed,
     // and a large page cache keeps the random-order id index in memory while it grows.
     db.pragma("journal_mode = OFF");
@@ -88,21 +105,12 @@ async function seed(count: number): Promise<SeededDatabase> {
     db.pragma("cache_size = -200000");
     const store = new JobStore(sqliteDatabase(db));
     store.transaction(() => {
-      store.insert({
-        ...template,
-        id: ID,
-        project_id: ID,
-        idempotency_key: null,
-        queue_key,
-        owner: null,
-        created_at: new Date().toISOString(),
-      });
+      store.insert(template);
       if (count > 0) copyTemplate(db, count);
       db.prepare("DELETE FROM jobs WHERE id = ?").run(ID);
     });
     db.pragma("journal_mode = WAL");
   } finally {
-    workflows.close();
     db.close();
   }
   let ids: string[] | null = null;
