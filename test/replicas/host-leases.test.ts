@@ -1,12 +1,13 @@
 // Host leases between replicas on one PostgreSQL: the hosts are spread (each replica drives one of two), a job
 // submitted to either replica runs, /api/backends is the same on both, health names the hosts each drives; a
 // SIGKILLed replica's host is taken over within ha.lease_s + 2 s and its running prompt re-attached (run once,
-// never twice at once); a cleanly stopped replica's hosts are taken over at once.
+// never twice at once); a cleanly stopped replica's hosts are taken over at once, and so are a SIGKILLed
+// replica's by itself restarted under the same ha.replica_id (without waiting for its leases to expire).
 import path from "node:path";
 import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { api, eventually, submit, waitForJob } from "../helpers/api.js";
-import type { ChildOrchestrator, RunningOrchestrator } from "../helpers/orchestrator.js";
+import { type ChildOrchestrator, makeTestDir, type RunningOrchestrator } from "../helpers/orchestrator.js";
 import { type ReplicaSet, replicaSet, spawnReplica, startReplica } from "../helpers/replicas.js";
 import { slowWorkflow, writeWorkflow } from "../helpers/workflows.js";
 import { type Simulator, startSimulator } from "../sim/simulator.js";
@@ -360,4 +361,37 @@ describe("fleet changes made through one replica", () => {
     const without = await alike("h2 gone from both replicas", (l) => !l.some((b) => b.id === "h2"));
     expect(without.map((b) => b.id)).toEqual(["h0", "h1"]);
   }, 60_000);
+});
+
+describe("a replica restarted under the same ha.replica_id after SIGKILL", () => {
+  it("takes its own unexpired leases back at once and re-attaches to the running prompt", async () => {
+    // A lease far longer than a restart: waiting for it to expire would fail the bound below.
+    const leaseS = 60;
+    const { set } = await hostsAndSet(100, leaseS);
+    const dir = makeTestDir();
+    const first = await spawnReplica(set, "r1", dir);
+    children.push(first);
+    await eventually(
+      async () => ((await health(first.url)).replica?.drives ?? []).length === 2,
+      15_000,
+      "one replica driving both hosts",
+    );
+    const id = await submit(first.url, { workflow_id: "slow", parameters: { steps: 40 } });
+    await waitForJob(first.url, id, (j) => j.status === "running", 10_000);
+    await first.kill("SIGKILL");
+    const killedAt = Date.now();
+
+    const again = await spawnReplica(set, "r1", dir);
+    children.push(again);
+    await eventually(
+      async () => ((await health(again.url)).replica?.drives ?? []).join() === "h0,h1",
+      15_000,
+      "the restarted replica driving its hosts again",
+    );
+    expect(Date.now() - killedAt).toBeLessThan(leaseS * 1000);
+    const job = await waitForJob(again.url, id, undefined, 30_000);
+    expect(job.status).toBe("completed");
+    expect(job.attempt).toBe(1);
+    expect(promptsOf(id)).toHaveLength(1);
+  }, 90_000);
 });
