@@ -27,8 +27,6 @@ export async function seedPostgres(url: string, count: number): Promise<number> 
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    // A throwaway database: a commit need not wait for the WAL to reach the disk.
-    await client.query("SET synchronous_commit = off");
     await client.query("SET maintenance_work_mem = '256MB'");
     const { rows } = await client.query<{ column_name: string }>(
       `SELECT column_name FROM information_schema.columns
