@@ -39,7 +39,8 @@ afterAll(async () => {
 
 async function openWithKey(key: string, hash = "", screenshot?: string) {
   const page = await browser.context.newPage();
-  page.setDefaultTimeout(15_000);
+  // Roomy: on a loaded machine the key check and first page render have taken over 15 s.
+  page.setDefaultTimeout(30_000);
   const errors: string[] = [];
   page.on("pageerror", (e) => errors.push(e.message));
   await page.goto(`${orch.url}/console/${hash}`);
@@ -81,7 +82,8 @@ describe("console with API keys", () => {
 
   it("says so when a key is refused, then takes a good one", async () => {
     const page = await browser.context.newPage();
-    page.setDefaultTimeout(15_000);
+    // Roomy: on a loaded machine the key check and first page render have taken over 15 s.
+  page.setDefaultTimeout(30_000);
     await page.goto(`${orch.url}/console/`);
     const prompt = page.locator("form.api-key-prompt");
     await prompt.locator('input[name="api_key"]').fill("not-a-key-at-all-0000000");
