@@ -263,7 +263,7 @@ export class Orchestrator {
     this.fleet.load(config.backends);
     this.driving = hostDriving(
       pg,
-      { replicaId: this.replicaId, leaseMs: config.ha.lease_s * 1000, log },
+      { replicaId: this.replicaId, log },
       {
         scheduler: this.scheduler,
         fleet: this.fleet,
@@ -273,6 +273,7 @@ export class Orchestrator {
         views: this.hosts,
         clientId: (id, driving) => clientIdOf({ persistentId }, id, driving ? null : watchAs),
         storage: this.storage,
+        leaseMs: config.ha.lease_s * 1000,
       },
     );
     const described = this.scheduler.describeExtra;

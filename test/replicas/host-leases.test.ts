@@ -395,3 +395,46 @@ describe("a replica restarted under the same ha.replica_id after SIGKILL", () =>
     expect(promptsOf(id)).toHaveLength(1);
   }, 90_000);
 });
+
+describe("hosts with a warm-up", () => {
+  it("are warmed once, not again each time another replica takes them over", async () => {
+    const pair = [await startSimulator({ stepMs: 2 }), await startSimulator({ stepMs: 2 })];
+    sims.push(...pair);
+    const warmup = { workflow_id: "invert_image", parameters: { width: 8, height: 8 } };
+    const set = await replicaSet({
+      backends: pair.map((s, i) => ({ id: `w${i}`, url: s.url, warmup })),
+      overrides: { ha: { lease_s: LEASE_S } },
+    });
+    const warmups = (sim: Simulator) =>
+      Object.values(sim.history).filter(
+        (e) =>
+          (e as { prompt: unknown[] }).prompt[3] &&
+          "orchestrator_warmup" in ((e as { prompt: unknown[] }).prompt[3] as object),
+      ).length;
+    const r1 = await startReplica(set, "r1");
+    running.push(r1);
+    await eventually(() => pair.every((s) => warmups(s) === 1), 10_000, "each host warmed up");
+    // r2 joins and r1 hands one host over; then r2 stops and r1 takes that host back.
+    const r2 = await startReplica(set, "r2");
+    const drives = await eventually(
+      async () => {
+        const d = (await health(r2.url)).replica?.drives ?? [];
+        return d.length === 1 ? d : null;
+      },
+      15_000,
+      "r2 to drive a host",
+    );
+    // r2 shows the warm-up its host had from r1, and runs none of its own.
+    const warmupOn = (await api(r2.url, "GET", `/api/backends/${drives[0]}`)).body;
+    expect(warmupOn.driven_by).toBe("r2");
+    expect(warmupOn.warmup).toMatchObject({ status: "completed", runs: 1 });
+    await r2.stop();
+    await eventually(
+      async () => ((await health(r1.url)).replica?.drives ?? []).length === 2,
+      5000,
+      "r1 both",
+    );
+    await new Promise((r) => setTimeout(r, 500));
+    expect(pair.map(warmups)).toEqual([1, 1]);
+  }, 60_000);
+});

@@ -102,6 +102,10 @@ export class Scheduler {
     return this.runtime.get(id)?.driven ?? false;
   }
 
+  isWarming(id: string): boolean {
+    return this.runtime.get(id)?.warming ?? false;
+  }
+
   isRemoving(id: string): boolean {
     return this.runtime.get(id)?.removing ?? false;
   }

@@ -47,9 +47,20 @@ export class Warmups {
     if (m.snapshot.state === "online") onState("online");
   }
 
-  /** Warms up a host that is due, once it is online and this replica drives it (always, on SQLite). */
-  driven(m: BackendMonitor): void {
-    if (!this.due.has(m.id) || m.snapshot.state !== "online" || !this.scheduler.drives(m.id)) return;
+  /**
+   * Warms up a host that is due, once it is online and this replica drives it (always, on SQLite). With
+   * replicas, `previous` is the warm-up its last driver reported while the host was online: a finished one
+   * still holds, so taking the host over does not warm it again.
+   */
+  driven(m: BackendMonitor, previous: WarmupStatus | null = null): void {
+    if (!this.due.has(m.id) || !this.scheduler.drives(m.id)) return;
+    if (previous && previous.status !== "running") {
+      // Our own view of the host may not have settled yet; going offline later makes it due again.
+      this.due.delete(m.id);
+      this.status.set(m.id, { ...previous });
+      return;
+    }
+    if (m.snapshot.state !== "online") return;
     this.due.delete(m.id);
     void this.run(m);
   }

@@ -26,19 +26,20 @@ export interface HandoverDeps {
   /** The event-socket client id for a host: the shared one while driving it, one of this replica's otherwise. */
   clientId(backendId: string, driving: boolean): string;
   storage: StorageHealth;
+  leaseMs: number;
 }
 
 /** Host leases on PostgreSQL (`pg`), else the one server driving every host. */
 export function hostDriving(
   pg: PgSyncDatabase | null,
-  o: { replicaId: string; leaseMs: number; log: Logger },
+  o: { replicaId: string; log: Logger },
   d: HandoverDeps,
 ): HostDriving {
   if (!pg) return new AlwaysHolder(o.replicaId, d.scheduler);
   return new HostLeases(
     new LeaseStore(pg, o.replicaId),
     new ReplicaRegistry(pg, o.replicaId),
-    o.leaseMs,
+    d.leaseMs,
     handoverHooks(d),
     o.log,
   );
@@ -48,7 +49,8 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
   const monitor = (id: string) => d.scheduler.all().find((m) => m.id === id);
   return {
     hosts: () => d.scheduler.all().map((m) => m.id),
-    idle: (id) => d.scheduler.inflight(id) === 0,
+    // A warm-up under way is no job, but handing the host over now would make its next driver warm it again.
+    idle: (id) => d.scheduler.inflight(id) === 0 && !d.scheduler.isWarming(id),
     driving: (id) => d.scheduler.drives(id),
     acquired: (id) => {
       // The fleet first: the host may have been changed, or removed, through another replica.
@@ -60,7 +62,8 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
       d.jobs.hostAcquired(m);
       // Last: should recovery fail (the database), the next lease round tries the whole step again.
       d.scheduler.setDriven(id, true);
-      d.warmups.driven(m);
+      // Driven until moments ago (its driver died or handed it over): still warm if its warm-up had finished.
+      d.warmups.driven(m, d.views.lastWarmup(id, 3 * d.leaseMs));
       d.views.publish(m, true);
       d.jobs.kick();
     },

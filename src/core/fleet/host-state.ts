@@ -38,6 +38,18 @@ export class HostStateBoard {
     this.written.delete(backendId);
   }
 
+  /** The host's view if it was published within the last `withinMs` (by the database's clock). */
+  readRecent(backendId: string, withinMs: number): PublishedHost | null {
+    const row = this.db.query(
+      `SELECT replica_id, view FROM host_state
+       WHERE backend_id = $1 AND updated_at > now() - $2::float8 * interval '1 millisecond'`,
+      [backendId, withinMs],
+    ).rows[0];
+    return row
+      ? { replicaId: String(row.replica_id), view: JSON.parse(String(row.view)) as Record<string, unknown> }
+      : null;
+  }
+
   read(): Map<string, PublishedHost> {
     const { rows } = this.db.query("SELECT backend_id, replica_id, view FROM host_state");
     return new Map(

@@ -2,6 +2,7 @@
 // drives, and for any other the view its driver published (host-state.ts); each names its driver (driven_by).
 import type { BackendMonitor } from "../../backends/monitor.js";
 import type { Scheduler } from "../engine/scheduler.js";
+import type { WarmupStatus } from "../engine/warmup.js";
 import type { HostStateBoard } from "./host-state.js";
 
 export class HostViews {
@@ -34,6 +35,16 @@ export class HostViews {
   publish(m: BackendMonitor, force = false): void {
     if (this.board && this.scheduler.drives(m.id))
       this.board.publish(m.id, this.local(m, this.replicaId), force);
+  }
+
+  /**
+   * The warm-up the host's last driver reported within `withinMs`, if the host was online then (null: none,
+   * or unknown).
+   */
+  lastWarmup(id: string, withinMs: number): WarmupStatus | null {
+    const view = this.board?.readRecent(id, withinMs)?.view;
+    if (!view || view.status === "offline") return null;
+    return (view.warmup as WarmupStatus | null | undefined) ?? null;
   }
 
   forget(id: string): void {
