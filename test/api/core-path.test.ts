@@ -135,6 +135,11 @@ describe("listing", () => {
     for (const id of ids) await waitForJob(orch.url, id);
     const first = await api(orch.url, "GET", "/api/jobs?limit=2");
     expect(first.body.jobs.map((j: { job_id: string }) => j.job_id)).toEqual([ids[2], ids[1]]);
+    // A page reads its jobs' outputs in one statement: each job's as its own view has them.
+    for (const j of first.body.jobs as { job_id: string; outputs: unknown[] }[]) {
+      expect(j.outputs.length).toBeGreaterThan(0);
+      expect(j.outputs).toEqual((await api(orch.url, "GET", `/api/job/${j.job_id}`)).body.outputs);
+    }
     const second = await api(orch.url, "GET", `/api/jobs?limit=2&cursor=${first.body.next_cursor}`);
     expect(second.body.jobs[0].job_id).toBe(ids[0]);
     // The cursor is opaque; the bare seq older servers handed out still reads, and junk is refused.
