@@ -1,7 +1,6 @@
 // Jobs in SQLite: the queue, every state change and every output live here, so memory only holds what can
 // be rebuilt from it. Status changes are compare-and-set, so two racing paths can never both win.
 
-import { readableJson } from "../json-limits.js";
 import {
   JOB_TRANSITIONS,
   type Job,
@@ -13,12 +12,23 @@ import {
 } from "../models.js";
 import { GroupCommit } from "./group-commit.js";
 import type { InsertGuard } from "./insert-guard.js";
+import {
+  type JobPatch,
+  json,
+  PATCH_COLUMNS,
+  type Row,
+  toAttempt,
+  toInsertRow,
+  toJob,
+  toOutput,
+} from "./job-rows.js";
+import { prepareJobStatements } from "./job-statements.js";
 import { ProjectRows } from "./project-rows.js";
 import { QueueIndex } from "./queue-index.js";
 import type { SqlDatabase } from "./sql.js";
 
-type Row = Record<string, unknown>;
-const json = <T>(v: unknown, fallback: T): T => (typeof v === "string" ? (JSON.parse(v) as T) : fallback);
+export type { JobPatch } from "./job-rows.js";
+
 const now = () => new Date().toISOString();
 
 export type NewJob = Omit<Job, "seq" | "outputs" | "updated_at" | "outputs_expired"> & {
@@ -37,33 +47,6 @@ export interface JobListQuery {
   cursor?: number;
 }
 
-/** Fields a transition may set besides the status. */
-export interface JobPatch {
-  backend_id?: string | null;
-  prompt_id?: string | null;
-  attempt?: number;
-  progress?: JobProgress | null;
-  error?: JobError | null;
-  started_at?: string | null;
-  finished_at?: string | null;
-  not_before?: string | null;
-  graph?: Job["graph"];
-  inputs?: Job["inputs"];
-}
-
-const PATCH_COLUMNS: Record<keyof JobPatch, (v: unknown) => unknown> = {
-  backend_id: (v) => v,
-  prompt_id: (v) => v,
-  attempt: (v) => v,
-  progress: (v) => (v == null ? null : JSON.stringify(v)),
-  error: (v) => (v == null ? null : JSON.stringify(v)),
-  started_at: (v) => v,
-  finished_at: (v) => v,
-  not_before: (v) => v,
-  graph: (v) => JSON.stringify(v),
-  inputs: (v) => JSON.stringify(v),
-};
-
 export class JobStore {
   private readonly stmts;
   /** "postgres" when replicas may share the database (what JobIntake guards against). */
@@ -78,83 +61,7 @@ export class JobStore {
     this.inserts = new GroupCommit(db, (jobs) => this.insertAll(jobs));
     this.queue = new QueueIndex(db);
     this.projects = new ProjectRows(db);
-    this.stmts = {
-      insert:
-        db.prepare(`INSERT INTO jobs (id, status, workflow_id, workflow_version, parameters, graph, requires,
-        min_vram_gb, timeout_s, priority, idempotency_key, webhook_url, metadata, inputs, backend_id, prompt_id,
-        attempt, max_attempts, progress, error, created_at, updated_at, started_at, finished_at, not_before,
-        queue_key, owner, project_id, project_node, variant, project, links)
-        VALUES (@id, @status, @workflow_id, @workflow_version, @parameters, @graph, @requires, @min_vram_gb,
-        @timeout_s, @priority, @idempotency_key, @webhook_url, @metadata, @inputs, @backend_id, @prompt_id,
-        @attempt, @max_attempts, @progress, @error, @created_at, @created_at, @started_at, @finished_at,
-        @not_before, @queue_key, @owner, @project_id, @project_node, @variant, @project, @links) RETURNING seq`),
-      get: db.prepare("SELECT * FROM jobs WHERE id = ?"),
-      outputs: db.prepare("SELECT * FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename"),
-      projectOutputs: db.prepare(`SELECT o.*, j.project_node, j.variant FROM job_outputs o
-        JOIN jobs j ON j.id = o.job_id WHERE j.project_id = ? AND j.id != j.project_id
-        ORDER BY j.seq, o.created_at, o.filename`),
-      attempts: db.prepare("SELECT * FROM job_attempts WHERE job_id = ? ORDER BY attempt"),
-      // Scoped to the key that made the job, so one client's idempotency key never returns another's job.
-      byKey: db.prepare(
-        "SELECT id FROM jobs WHERE idempotency_key = ? AND owner IS NOT DISTINCT FROM ? AND created_at >= ? ORDER BY seq DESC LIMIT 1",
-      ),
-      ownerOf: db.prepare("SELECT owner FROM jobs WHERE id = ?"),
-      statusOf: db.prepare("SELECT status FROM jobs WHERE id = ?"),
-      // A project counts once (its own row), not once per node run.
-      unfinishedOf: db.prepare(`SELECT COUNT(*) AS n FROM jobs WHERE owner = ? AND owner IS NOT NULL
-        AND status IN ('queued', 'dispatching', 'running', 'retrying') AND (project_id IS NULL OR project_id = id)`),
-      queued: db.prepare(
-        "SELECT id, requires, min_vram_gb FROM jobs WHERE status = 'queued' ORDER BY priority DESC, seq LIMIT ?",
-      ),
-      graph: db.prepare("SELECT graph FROM jobs WHERE id = ?"),
-      webhookUrl: db.prepare("SELECT webhook_url FROM jobs WHERE id = ?"),
-      outputNames: db.prepare(
-        "SELECT filename FROM job_outputs WHERE job_id = ? ORDER BY created_at, filename",
-      ),
-      byStatus: db.prepare("SELECT * FROM jobs WHERE status = ? ORDER BY seq LIMIT ?"),
-      onBackend: db.prepare(
-        "SELECT * FROM jobs WHERE status IN ('dispatching', 'running') AND backend_id = ? ORDER BY seq LIMIT ?",
-      ),
-      unfinishedBackends: db.prepare(
-        "SELECT DISTINCT backend_id FROM jobs WHERE status IN ('dispatching', 'running') AND backend_id IS NOT NULL",
-      ),
-      counts: db.prepare(
-        "SELECT status, COUNT(*) AS n FROM jobs WHERE project_id IS NULL OR project_id = id GROUP BY status",
-      ),
-      addOutput: db.prepare(`INSERT INTO job_outputs (job_id, filename, node_id, comfy_filename,
-        comfy_subfolder, comfy_type, kind, content_type, size, sha256, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (job_id, filename) DO UPDATE SET node_id = excluded.node_id,
-        comfy_filename = excluded.comfy_filename, comfy_subfolder = excluded.comfy_subfolder,
-        comfy_type = excluded.comfy_type, kind = excluded.kind, content_type = excluded.content_type,
-        size = excluded.size, sha256 = excluded.sha256, created_at = excluded.created_at`),
-      deleteOutputs: db.prepare("DELETE FROM job_outputs WHERE job_id = ?"),
-      startAttempt: db.prepare(`INSERT INTO job_attempts (job_id, attempt, backend_id, prompt_id, started_at)
-        VALUES (?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt) DO UPDATE SET backend_id = excluded.backend_id,
-        prompt_id = excluded.prompt_id, started_at = excluded.started_at, ended_at = NULL, error = NULL`),
-      endAttempt: db.prepare(
-        "UPDATE job_attempts SET ended_at = ?, error = ? WHERE job_id = ? AND attempt = ? AND ended_at IS NULL",
-      ),
-      setAttemptPrompt: db.prepare("UPDATE job_attempts SET prompt_id = ? WHERE job_id = ? AND attempt = ?"),
-      queuedBefore: db.prepare(
-        // A run that waited on upstream nodes counts its queue time from when it became ready.
-        `SELECT id FROM jobs WHERE status = 'queued' AND project IS NULL AND created_at < ?
-         AND (links = '[]' OR updated_at < ?) ORDER BY created_at LIMIT ?`,
-      ),
-      setPrompt: db.prepare("UPDATE jobs SET prompt_id = ?, updated_at = ? WHERE id = ? AND attempt = ?"),
-      progress: db.prepare(
-        "UPDATE jobs SET progress = ?, updated_at = ? WHERE id = ? AND status = 'running'",
-      ),
-      expire: db.prepare("UPDATE jobs SET outputs_expired = 1, updated_at = ? WHERE id = ?"),
-      metaGet: db.prepare("SELECT value FROM meta WHERE key = ?"),
-      metaClaim: db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING"),
-      metaSet: db.prepare(
-        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-      ),
-      finishedBefore: db.prepare(`SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?
-        AND status IN ('completed', 'failed', 'cancelled', 'skipped')
-        AND outputs_expired = 0 ORDER BY finished_at LIMIT ?`),
-    };
+    this.stmts = prepareJobStatements(db);
   }
 
   /**
@@ -173,19 +80,7 @@ export class JobStore {
 
   /** Returns the job's sequence number (its position in submission order, used as the list cursor). */
   insert(job: NewJob): number {
-    const r = this.stmts.insert.get({
-      ...job,
-      parameters: JSON.stringify(job.parameters),
-      graph: JSON.stringify(job.graph),
-      requires: JSON.stringify(job.requires),
-      metadata: job.metadata ? JSON.stringify(job.metadata) : null,
-      inputs: JSON.stringify(job.inputs),
-      progress: job.progress ? JSON.stringify(job.progress) : null,
-      error: job.error ? JSON.stringify(job.error) : null,
-      queue_key: job.queue_key ?? null,
-      project: job.project ? JSON.stringify(job.project) : null,
-      links: JSON.stringify(job.links),
-    });
+    const r = this.stmts.insert.get(toInsertRow(job));
     return Number((r as { seq: number }).seq);
   }
 
@@ -195,14 +90,7 @@ export class JobStore {
   }
 
   attempts(id: string): JobAttempt[] {
-    return (this.stmts.attempts.all(id) as Row[]).map((r) => ({
-      attempt: r.attempt as number,
-      backend_id: r.backend_id as string,
-      prompt_id: (r.prompt_id as string | null) ?? null,
-      started_at: r.started_at as string,
-      ended_at: (r.ended_at as string | null) ?? null,
-      error: json<JobError | null>(r.error, null),
-    }));
+    return (this.stmts.attempts.all(id) as Row[]).map(toAttempt);
   }
 
   findByIdempotencyKey(key: string, owner: string | null, notBefore: string): string | null {
@@ -426,46 +314,12 @@ export class JobStore {
   }
 
   /** `outputs`: the page's output rows read ahead by outputsByJob (a job missing from it has none). */
-  private toJob(r: Row, withOutputs: boolean, outputs?: Map<string, Row[]>): Job {
-    return {
-      id: r.id as string,
-      seq: r.seq as number,
-      status: r.status as JobStatus,
-      workflow_id: r.workflow_id as string,
-      workflow_version: r.workflow_version as string,
-      parameters: readableJson(json(r.parameters, {})),
-      graph: json(r.graph, {}),
-      requires: json(r.requires, []),
-      min_vram_gb: (r.min_vram_gb as number | null) ?? null,
-      timeout_s: r.timeout_s as number,
-      priority: r.priority as number,
-      idempotency_key: (r.idempotency_key as string | null) ?? null,
-      owner: (r.owner as string | null) ?? null,
-      webhook_url: (r.webhook_url as string | null) ?? null,
-      metadata: readableJson(json(r.metadata, null)),
-      inputs: json(r.inputs, []),
-      backend_id: (r.backend_id as string | null) ?? null,
-      prompt_id: (r.prompt_id as string | null) ?? null,
-      attempt: r.attempt as number,
-      max_attempts: r.max_attempts as number,
-      progress: json(r.progress, null),
-      error: json(r.error, null),
-      outputs: withOutputs ? this.outputsOf(r, outputs) : [],
-      outputs_expired: r.outputs_expired === 1,
-      created_at: r.created_at as string,
-      updated_at: r.updated_at as string,
-      started_at: (r.started_at as string | null) ?? null,
-      finished_at: (r.finished_at as string | null) ?? null,
-      not_before: (r.not_before as string | null) ?? null,
-      project_id: (r.project_id as string | null) ?? (r.id as string),
-      project_node: (r.project_node as string | null) ?? null,
-      variant: (r.variant as number | null) ?? null,
-      project: json(r.project, null),
-      links: json(r.links, []),
-      ...(withOutputs && r.project != null
-        ? { nodes: this.projects.fullRuns(r.id as string).map((n) => this.toJob(n, true)) }
-        : {}),
-    };
+  private toJob(r: Row, withOutputs: boolean, readAhead?: Map<string, Row[]>): Job {
+    if (!withOutputs) return toJob(r);
+    const outputs = this.outputsOf(r, readAhead);
+    const nodes =
+      r.project != null ? this.projects.fullRuns(r.id as string).map((n) => this.toJob(n, true)) : undefined;
+    return toJob(r, { outputs, nodes });
   }
 
   /** A multi-node project's row lists every node's outputs; any other row its own. */
@@ -487,21 +341,4 @@ export class JobStore {
       run_id: o.job_id as string,
     }));
   }
-}
-
-function toOutput(r: Row): JobOutput {
-  return {
-    node_id: r.node_id as string,
-    filename: r.filename as string,
-    comfy: {
-      filename: r.comfy_filename as string,
-      subfolder: r.comfy_subfolder as string,
-      type: r.comfy_type as string,
-    },
-    kind: r.kind as string,
-    content_type: r.content_type as string,
-    size: r.size as number,
-    sha256: r.sha256 as string,
-    created_at: r.created_at as string,
-  };
 }
