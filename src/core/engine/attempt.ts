@@ -1,25 +1,20 @@
 // One attempt of one job on one host: upload inputs, queue the prompt, follow its events, collect its
 // outputs, and decide how it ended. The WebSocket is for speed; /history is the truth (it is read on every
 // end signal, on a reconnect and after a silence), and a prompt in neither /queue nor /history is lost.
-import { readFile } from "node:fs/promises";
 import type { Logger } from "pino";
-import { BackendError } from "../../backends/client.js";
 import type { BackendMonitor, BackendState } from "../../backends/monitor.js";
 import type { HistoryEntry, WsMessage } from "../../backends/protocol.js";
-import type { ApiGraph, Job, JobError, JobOutput, JobProgress } from "../models.js";
+import type { Job, JobError, JobOutput, JobProgress } from "../models.js";
 import type { FileStore } from "../storage/file-store.js";
-import { classifyRejection, executionFailure } from "./failure.js";
-import { setInput } from "./graph-patch.js";
+import { type AttemptOutcome, failedOutcome, timeoutError } from "./attempt-outcome.js";
+import { executionFailure } from "./failure.js";
 import { isFinished, verdictOf } from "./history-outcome.js";
 import { OutputCollector } from "./output-collector.js";
 import { PromptProgress } from "./prompt-progress.js";
+import { isOurJob, submissionFailure, submitPrompt } from "./prompt-submission.js";
+import { StepRate } from "./step-rate.js";
 
-export type AttemptOutcome =
-  | { kind: "completed" }
-  | { kind: "failed"; error: JobError }
-  | { kind: "retry"; error: JobError; excludeBackend?: boolean; minFreeVramBytes?: number }
-  | { kind: "cancelled" }
-  | { kind: "detached" };
+export type { AttemptOutcome } from "./attempt-outcome.js";
 
 /** How long after an end event to read /history if `executing` with node null never comes. */
 const END_FALLBACK_MS = 250;
@@ -62,7 +57,7 @@ export class Attempt {
   private readonly collector: OutputCollector;
   private readonly progressOf: PromptProgress;
   private runningSince = 0;
-  private rate: { node: string; v0: number; t0: number; value: number; t: number; max: number } | null = null;
+  private readonly rate = new StepRate();
   private lastError: JobError | null = null;
   private readonly log: Logger;
 
@@ -119,56 +114,23 @@ export class Attempt {
   }
 
   private async submit(): Promise<void> {
-    const { client } = this.monitor;
     try {
-      const graph: ApiGraph = structuredClone(this.job.graph);
-      for (const input of this.job.inputs) {
-        const bytes = await readFile(input.file);
-        const ref = await client.uploadImage(
-          bytes,
-          `${this.job.id}_${input.filename}`,
-          input.content_type,
-          { overwrite: true },
-          this.abort.signal,
-        );
-        const name = ref.subfolder ? `${ref.subfolder}/${ref.filename}` : ref.filename;
-        for (const t of input.targets) setInput(graph, t, name);
-      }
-      const extraData: Record<string, unknown> = {
-        orchestrator: { instance: this.hooks.instanceId, job_id: this.job.id, attempt: this.job.attempt },
-      };
-      // A stock host renders sampler previews only for prompts that ask.
-      const previews = this.hooks.previewMethod?.() ?? null;
-      if (previews) extraData.preview_method = previews;
-      const res = await client.queuePrompt(
-        graph,
-        { clientId: this.monitor.clientId, promptId: this.promptId, extraData },
-        this.abort.signal,
-      );
-      if (res.prompt_id !== this.promptId) {
+      const promptId = await submitPrompt(this.job, this.monitor, {
+        instanceId: this.hooks.instanceId,
+        promptId: this.promptId,
+        previewMethod: () => this.hooks.previewMethod?.() ?? null,
+        signal: this.abort.signal,
+      });
+      if (promptId !== this.promptId) {
         // An older host ignores our prompt_id and makes its own: follow that one.
-        this.promptId = res.prompt_id;
-        this.hooks.onPromptId(res.prompt_id);
+        this.promptId = promptId;
+        this.hooks.onPromptId(promptId);
       }
       this.log.info({ prompt_id: this.promptId }, "prompt queued on backend");
       this.hooks.onPromptSent?.();
     } catch (err) {
       if (this.finished) return;
-      if (err instanceof BackendError && err.kind === "rejected") {
-        const r = classifyRejection(err.body, err.message);
-        if (r.hostSpecific) return this.finish({ kind: "retry", error: r.error, excludeBackend: true });
-        return this.finish({ kind: "failed", error: r.error });
-      }
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") {
-        return this.finish({
-          kind: "failed",
-          error: { code: "MEDIA_INVALID", message: `input file is gone: ${(err as Error).message}` },
-        });
-      }
-      return this.finish({
-        kind: "retry",
-        error: { code: "BACKEND_UNAVAILABLE", message: (err as Error).message },
-      });
+      this.finish(submissionFailure(err));
     }
   }
 
@@ -242,10 +204,7 @@ export class Attempt {
         const node = String(d.node ?? "");
         const value = Number(d.value) || 0;
         const max = Number(d.max) || 1;
-        const now = Date.now();
-        if (!this.rate || this.rate.node !== node || value < this.rate.value) {
-          this.rate = { node, v0: value, t0: now, value, t: now, max };
-        } else Object.assign(this.rate, { value, t: now, max });
+        this.rate.step(node, value, max, Date.now());
         this.report(this.progressOf.step(node, value, max));
         break;
       }
@@ -291,14 +250,9 @@ export class Attempt {
     return this.running ? Date.now() - this.runningSince : 0;
   }
 
-  /**
-   * Time left in the node reporting progress (a sampler), from its step rate; null before it has reported
-   * two steps. Nodes after it are not counted, so this errs early, never late.
-   */
+  /** Time left in the node reporting progress (see StepRate): errs early, never late. */
   remainingMs(): number | null {
-    const r = this.rate;
-    if (!r || r.value <= r.v0 || r.t <= r.t0) return null;
-    return ((r.max - r.value) * (r.t - r.t0)) / (r.value - r.v0);
+    return this.rate.remainingMs();
   }
 
   private report(p: JobProgress | null): void {
@@ -359,24 +313,7 @@ export class Attempt {
       }
       return this.finish({ kind: "completed" });
     }
-    if (v.kind === "error" && v.oom) {
-      // A CPU host has no VRAM (null): any GPU host with free VRAM qualifies for the retry.
-      const minFreeVramBytes = this.monitor.snapshot.vram_free ?? 0;
-      return this.finish({ kind: "retry", error: v.error, minFreeVramBytes });
-    }
-    if (v.kind === "error") return this.finish({ kind: "failed", error: v.error });
-    if (v.kind === "interrupted") {
-      const error = {
-        code: "INTERRUPTED",
-        message: "the prompt was interrupted on the host by another client",
-      };
-      return this.finish({ kind: "retry", error });
-    }
-    const error = this.lastError ?? {
-      code: "EXECUTION_ERROR",
-      message: `ComfyUI reported status "${v.status}"`,
-    };
-    this.finish({ kind: "failed", error });
+    this.finish(failedOutcome(v, this.monitor.snapshot.vram_free, this.lastError));
   }
 
   private lost(why: string): void {
@@ -409,13 +346,4 @@ export class Attempt {
     this.abort.abort();
     this.settle(outcome);
   }
-}
-
-function isOurJob(extra: Record<string, unknown>, job: Job): boolean {
-  const tag = extra.orchestrator as { job_id?: unknown; attempt?: unknown } | undefined;
-  return tag?.job_id === job.id && tag?.attempt === job.attempt;
-}
-
-function timeoutError(job: Job): JobError {
-  return { code: "TIMEOUT", message: `the job did not finish within ${job.timeout_s} s` };
 }
