@@ -9,14 +9,13 @@ import { KeyRegistry } from "./api/auth/key-registry.js";
 import { RateLimiter } from "./api/auth/rate-limiter.js";
 import { jobView } from "./api/job-view.js";
 import { buildServer } from "./api/server.js";
+import { serverSettings } from "./api/server-settings.js";
 import type { BackendMonitor } from "./backends/monitor.js";
-import { WarmModels } from "./backends/warm-models.js";
 import type { Config } from "./config.js";
-import { DispatchPlanner } from "./core/engine/dispatch-planner.js";
+import { dispatchPlanning } from "./core/engine/dispatch-planning.js";
 import { JobEvents } from "./core/engine/events.js";
-import { HostSpeed } from "./core/engine/host-speed.js";
 import { JobManager } from "./core/engine/job-manager.js";
-import { PromptTiming } from "./core/engine/prompt-timing.js";
+import { jobSettings } from "./core/engine/job-settings.js";
 import { QueueSync } from "./core/engine/queue-sync.js";
 import { Scheduler } from "./core/engine/scheduler.js";
 import { Warmups } from "./core/engine/warmup.js";
@@ -28,12 +27,10 @@ import { hostDriving } from "./core/fleet/host-handover.js";
 import { HostStateBoard } from "./core/fleet/host-state.js";
 import { HostViews } from "./core/fleet/host-views.js";
 import { clientIdOf, monitorFactory } from "./core/fleet/monitor-factory.js";
-import { createUrlFetcher } from "./core/media/url-fetch.js";
 import { openDatabase } from "./core/storage/database.js";
 import { SharedEventLog } from "./core/storage/event-log.js";
 import { ExclusiveTask } from "./core/storage/exclusive-task.js";
 import { FileStore } from "./core/storage/file-store.js";
-import { HostSpeedStore } from "./core/storage/host-speed-store.js";
 import { acquireInstanceLock, type InstanceLock } from "./core/storage/instance-lock.js";
 import { JobStore } from "./core/storage/job-store.js";
 import { KeyStore } from "./core/storage/key-store.js";
@@ -116,34 +113,18 @@ export class Orchestrator {
     this.replicaId = config.ha.replica_id ?? `${os.hostname()}-${process.pid}`;
     const pg = this.db.engine === "postgres" ? (this.db as PgSyncDatabase) : null;
     this.scheduler = new Scheduler(config.scheduler.max_inflight, log, pg !== null);
-    const timing = new PromptTiming();
-    // Filled as hosts join the fleet (fleet.load below, and later additions); emptied as they leave.
-    const warm = new Map<string, WarmModels>();
-    const plannerJoin = (m: BackendMonitor) => {
-      timing.watch(m);
-      warm.set(m.id, new WarmModels(m, m.config.model_slots, log));
-    };
-    const speed = new HostSpeed(new HostSpeedStore(this.db), {
-      defaultLoadMs: config.scheduler.model_load_estimate_s * 1000,
-      defaultRunMsPerUnit: config.scheduler.run_estimate_ms_per_unit,
+    const planning = dispatchPlanning({
+      config: config.scheduler,
+      db: this.db,
+      scheduler: this.scheduler,
+      jobOf: (id) => this.store.get(id),
+      countOf: (key, limit) => this.store.queue.count(key, limit),
+      onModelLoad: (backend) => this.metrics.hostModelLoads.inc({ backend }),
       onSaveError: (err) => {
         if (!this.storage.report(err)) log.warn({ err }, "could not store a host speed sample");
       },
-    });
-    const planner = new DispatchPlanner(
-      this.scheduler,
-      speed,
-      timing,
-      warm,
-      (id) => this.store.get(id),
-      (key, limit) => this.store.queue.count(key, limit),
-      {
-        enabled: config.scheduler.policy === "expected_completion",
-        agingMs: config.scheduler.aging_s * 1000,
-        onModelLoad: (backend) => this.metrics.hostModelLoads.inc({ backend }),
-      },
       log,
-    );
+    });
     this.jobs = new JobManager(
       this.store,
       this.workflows,
@@ -151,29 +132,13 @@ export class Orchestrator {
       this.files,
       this.events,
       {
+        ...jobSettings(config),
         instanceId,
-        jobTimeoutS: config.jobs.job_timeout_s,
-        maxAttempts: config.jobs.max_attempts,
-        retryBackoffS: config.jobs.retry_backoff_s,
-        recoveryGraceS: config.jobs.recovery_grace_s,
         holdsHost: (backendId) => this.driving.confirm(backendId),
-        silenceCheckS: config.jobs.silence_check_s,
-        queueTimeoutS: config.scheduler.queue_timeout_s,
-        idempotencyTtlH: config.jobs.idempotency_ttl_h,
-        nextPromptLeadMs: config.scheduler.next_prompt_lead_ms,
         storage: this.storage,
-        previews: config.jobs.previews,
-        media: {
-          maxBytes: config.media.max_image_mb * 1024 * 1024,
-          fetchUrl: createUrlFetcher({
-            maxBytes: config.media.max_image_mb * 1024 * 1024,
-            timeoutMs: config.media.url_timeout_s * 1000,
-            allowlist: config.media.url_allowlist,
-          }),
-        },
       },
       log,
-      planner,
+      planning.planner,
     );
     if (config.database_url) {
       this.listener = new PgListener(config.database_url, log);
@@ -248,12 +213,12 @@ export class Orchestrator {
       }),
       {
         onAdd: (m) => {
-          plannerJoin(m);
+          planning.join(m);
           if (board) m.on("polled", () => this.publishHost(m));
         },
         onJoin: (m) => this.warmups.watch(m),
         onLeave: (id) => {
-          warm.delete(id);
+          planning.leave(id);
           this.warmups.forget(id);
           void this.metrics.forgetBackend(id);
         },
@@ -268,7 +233,7 @@ export class Orchestrator {
         scheduler: this.scheduler,
         fleet: this.fleet,
         jobs: this.jobs,
-        speed,
+        speed: planning.speed,
         warmups: this.warmups,
         views: this.hosts,
         clientId: (id, driving) => clientIdOf({ persistentId }, id, driving ? null : watchAs),
@@ -304,28 +269,12 @@ export class Orchestrator {
       workflows: this.workflows,
       files: this.files,
       version: VERSION,
-      bodyLimitBytes: this.config.server.body_limit_mb * 1024 * 1024,
-      maxImageBytes: this.config.media.max_image_mb * 1024 * 1024,
-      maxWaitS: this.config.server.max_wait_s,
-      listLimitMax: this.config.jobs.list_limit_max,
-      publicUrl: this.config.server.public_url,
+      ...serverSettings(this.config, this.metrics),
       webhooks: this.webhooks,
       retention: this.retention,
       draining: this.draining.signal,
       storage: this.storage,
-      eventStreams: {
-        pingIntervalMs: this.config.events.ping_interval_s * 1000,
-        coalesceBytes: this.config.events.coalesce_buffer_kb * 1024,
-        maxBytes: this.config.events.max_buffer_kb * 1024,
-        stats: {
-          opened: (transport) => this.metrics.eventSubscribers.inc({ transport }),
-          closed: (transport) => this.metrics.eventSubscribers.dec({ transport }),
-          coalesced: () => this.metrics.eventFramesCoalesced.inc(),
-          dropped: () => this.metrics.eventClientsDropped.inc(),
-        },
-      },
       access: { keys: this.keys, limiter: new RateLimiter(), ownerOf: (id) => this.store.ownerOf(id) },
-      corsOrigins: this.config.server.cors_origins,
       metrics: this.metrics,
       fleet: this.fleet,
       reloader: this.reloader,
