@@ -14,6 +14,8 @@ interface Runtime {
   warming: boolean;
   /** This replica holds the host's lease (always, on SQLite): only the holder dispatches to it. */
   driven: boolean;
+  /** Being handed to a replica short of hosts: no new dispatch, its prompts in flight are followed to the end. */
+  handingOver: boolean;
   inflight: Set<string>;
   /** When a slot last freed up (or the host joined): the start of the dispatch latency metric. */
   freedAt: number;
@@ -53,6 +55,7 @@ export class Scheduler {
       removing: state.removing ?? false,
       warming: false,
       driven: !this.leased,
+      handingOver: false,
       inflight: new Set(),
       freedAt: Date.now(),
       completed: 0,
@@ -89,7 +92,15 @@ export class Scheduler {
   /** This replica took (true) or gave up (false) the host's lease. */
   setDriven(id: string, driven: boolean): void {
     const rt = this.runtime.get(id);
-    if (rt) rt.driven = driven;
+    if (!rt) return;
+    rt.driven = driven;
+    rt.handingOver = false;
+  }
+
+  /** A host this replica drives is being handed over (true) or is one of its own again (false). */
+  setHandingOver(id: string, on: boolean): void {
+    const rt = this.runtime.get(id);
+    if (rt?.driven) rt.handingOver = on;
   }
 
   /** The drain / enable state a host has here (null: unknown host). */
@@ -176,6 +187,7 @@ export class Scheduler {
   waitReason(m: BackendMonitor, req: Requirements, o: SelectOptions = {}): string | null {
     const rt = this.runtime.get(m.id)!;
     if (!rt.driven) return "driven by another replica";
+    if (rt.handingOver) return "being handed to another replica";
     if (!rt.enabled) return "disabled";
     if (rt.draining) return "draining";
     if (m.snapshot.state !== "online") return m.snapshot.state;
@@ -227,6 +239,7 @@ export class Scheduler {
       const rt = this.runtime.get(m.id)!;
       if (
         rt.driven &&
+        !rt.handingOver &&
         rt.enabled &&
         !rt.draining &&
         !rt.warming &&
@@ -324,6 +337,7 @@ export class Scheduler {
       foreign_queued: s.foreign_queued,
       inflight: rt.inflight.size,
       max_inflight: this.maxInflight(m),
+      ...(rt.handingOver ? { handing_over: true } : {}),
       // Cancelled or timed-out prompts still running on the host (mid-node): they hold it until they end.
       interrupting: [...s.interrupting].map(([prompt_id, e]) => ({
         prompt_id,

@@ -51,6 +51,14 @@ export function handoverHooks(d: HandoverDeps): LeaseHooks {
     hosts: () => d.scheduler.all().map((m) => m.id),
     // A warm-up under way is no job, but handing the host over now would make its next driver warm it again.
     idle: (id) => d.scheduler.inflight(id) === 0 && !d.scheduler.isWarming(id),
+    inflight: (id) => d.scheduler.inflight(id),
+    handOver: (id, on) => {
+      d.scheduler.setHandingOver(id, on);
+      const m = monitor(id);
+      if (m) d.views.publish(m, true);
+      // Resumed: the host has room again for what waits.
+      if (!on) d.jobs.kick();
+    },
     driving: (id) => d.scheduler.drives(id),
     acquired: (id) => {
       // The fleet first: the host may have been changed, or removed, through another replica.
