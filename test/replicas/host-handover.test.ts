@@ -2,6 +2,7 @@
 // starts the first must hand a busy host over (no new work there, its prompts followed to their end, then the
 // lease released) rather than wait for an idle moment that never comes. Within a few lease rounds each replica
 // drives one host, and every job submitted meanwhile completes exactly once, on its first attempt.
+// A hand-over whose prompts do not end within its rounds is given up: the host is driven as before.
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { api, eventually, submit, waitForJob } from "../helpers/api.js";
@@ -105,5 +106,58 @@ describe("a replica joins while another drives every host under steady load", ()
     console.log(
       `hand-over: spread ${tookMs} ms after the join, ${jobs.length} jobs, handing_over seen: ${handingSeen}`,
     );
+  }, 90_000);
+});
+
+describe("a host being handed over whose prompt does not end", () => {
+  it("is driven as before after the hand-over rounds, its job running on, once", async () => {
+    const pair = [await startSimulator({ stepMs: 20 }), await startSimulator({ stepMs: 20 })];
+    sims.push(...pair);
+    const set = await replicaSet({
+      backends: pair.map((s, i) => ({ id: `k${i}`, url: s.url, max_inflight: 1 })),
+      overrides: { ha: { lease_s: LEASE_S } },
+    });
+    writeWorkflow(path.dirname(set.dataDir), "slow", slowWorkflow);
+    const a = await startReplica(set, "a");
+    running.push(a);
+    // One long prompt on each host (~14 s: longer than the 15 rounds, 10 s, a hand-over waits for an end).
+    const ids = [
+      await submit(a.url, { workflow_id: "slow", parameters: { steps: 700 } }),
+      await submit(a.url, { workflow_id: "slow", parameters: { steps: 700 } }),
+    ];
+    for (const id of ids) await waitForJob(a.url, id, (j) => j.status === "running");
+    const b = await startReplica(set, "b");
+    running.push(b);
+
+    const handing = async () =>
+      ((await api(a.url, "GET", "/api/backends")).body.backends as { id: string; handing_over?: boolean }[])
+        .filter((v) => v.handing_over)
+        .map((v) => v.id);
+    const [held] = await eventually(
+      async () => {
+        const h = await handing();
+        return h.length ? h : null;
+      },
+      4 * LEASE_S * 1000,
+      "a host being handed over",
+    );
+    expect(await handing()).toEqual([held]);
+    expect(await drives(b.url)).toEqual([]);
+    await eventually(
+      async () => (await handing()).length === 0,
+      15 * LEASE_S * 1000,
+      "the hand-over given up",
+    );
+    // Nobody could take it while its prompt ran: still a's, driven as before.
+    expect(await drives(a.url)).toEqual(["k0", "k1"]);
+
+    // Once the prompts end the hosts are idle, and the surplus one goes to b.
+    for (const id of ids) {
+      const job = await waitForJob(a.url, id, undefined, 30_000);
+      expect(job.status).toBe("completed");
+      expect(job.attempts).toHaveLength(1);
+      expect(promptsOf(id)).toBe(1);
+    }
+    await eventually(async () => (await drives(b.url)).length === 1, 4 * LEASE_S * 1000, "b driving a host");
   }, 90_000);
 });
