@@ -101,6 +101,14 @@ export const BackendSchema = z
     driven_by: z.string().nullable().optional().meta({
       description: "The replica that drives this host (dispatches to it); null while none does (a failover)",
     }),
+    handing_over: z
+      .literal(true)
+      .optional()
+      .meta({
+        description:
+          "Present while its driver hands it to a replica short of hosts: no new work goes there, its running " +
+          "prompts finish, then the other replica drives it",
+      }),
     model_slots: count().meta({ description: "Checkpoints the host keeps warm (config `model_slots`)" }),
     warm_models: z
       .array(z.string())
