@@ -83,7 +83,7 @@ describe("console with API keys", () => {
   it("says so when a key is refused, then takes a good one", async () => {
     const page = await browser.context.newPage();
     // Roomy: on a loaded machine the key check and first page render have taken over 15 s.
-  page.setDefaultTimeout(30_000);
+    page.setDefaultTimeout(30_000);
     await page.goto(`${orch.url}/console/`);
     const prompt = page.locator("form.api-key-prompt");
     await prompt.locator('input[name="api_key"]').fill("not-a-key-at-all-0000000");

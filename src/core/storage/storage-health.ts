@@ -30,7 +30,13 @@ export function storageStateOf(err: unknown): Exclude<StorageState, "ok"> | null
 function pgStateOf(code: string): Exclude<StorageState, "ok"> | null {
   if (code === "53100") return "full";
   if (code === "55P03" || code === "40P01" || code === "57014") return "locked";
-  if (code.startsWith("08") || code.startsWith("57P") || code === "PG_TIMEOUT" || code.startsWith("PG_C") || code === "PG_ERROR") {
+  if (
+    code.startsWith("08") ||
+    code.startsWith("57P") ||
+    code === "PG_TIMEOUT" ||
+    code.startsWith("PG_C") ||
+    code === "PG_ERROR"
+  ) {
     return "unreachable";
   }
   if (["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENOTFOUND", "EPIPE"].includes(code)) {
