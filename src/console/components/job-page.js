@@ -1,7 +1,8 @@
 // One job: status and timeline, progress with the current node's title, the live preview while it runs,
 // attempts (host, error), outputs as a gallery, Cancel; a project's nodes as a small graph. The first read
 // is GET /api/job/:id; after that the job's events keep it current, and each change of state re-reads it
-// once (for the attempts list, which events do not carry).
+// once (for the attempts list, which events do not carry). While the job has not ended it is also re-read
+// every few seconds, so a socket that stalls or is slow to reconnect never leaves the page behind.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api } from "../lib/api-client.js";
 import { between, seconds } from "../lib/format.js";
@@ -18,23 +19,28 @@ import { StatusBadge } from "./status-badge.js";
 
 /** Events that carry all they change; any other one (a change of state) re-reads the job once. */
 const LIVE_ONLY = new Set(["job.progress", "job.output", "job.node.progress", "job.node.output"]);
+/** How often a job not yet ended is re-read besides its events. */
+const FALLBACK_MS = 5000;
 
 function useJob(id) {
   const [job, setJob] = useState(null);
   const [error, setError] = useState(null);
   const reread = useRef(null);
+  const ended = useRef(false);
   useEffect(() => {
     let alive = true;
     const load = () =>
       api.job(id).then(
         (j) => {
           if (!alive) return;
+          ended.current = isTerminal(j.status);
           setJob(j);
           liveJobs.put(j);
         },
         (err) => alive && setError(err),
       );
     void load();
+    const fallback = setInterval(() => ended.current || document.hidden || load(), FALLBACK_MS);
     const off = liveJobs.listen((e) => {
       if (e.job_id !== id) return;
       setJob((j) => (j ? { ...applyEvent(j, e), attempts: j.attempts } : j));
@@ -45,6 +51,7 @@ function useJob(id) {
     return () => {
       alive = false;
       off();
+      clearInterval(fallback);
       clearTimeout(reread.current);
     };
   }, [id]);
